@@ -136,6 +136,11 @@ def coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-4 (no dot) as text: YAML 1.1's float rule
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise _type_error(key, value, "a number", source)
     if tp is str:
         if isinstance(value, str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,11 @@ def _cifar(cfg: DatasetConfig, root: Path, chosen_by: str, augment: bool) -> Dat
         def _check_integrity(self) -> bool:
             return _cifar_files_present(Path(self.root), self)
 
+        def _load_meta(self) -> None:  # torchvision's also checks the meta file's MD5
+            with open(Path(self.root) / self.base_folder / self.meta["filename"], "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
     folder = root / base.base_folder
     if not _cifar_files_present(root, base):
         _download(cfg, root, chosen_by, folder, lambda: base(str(root), train=True, download=True))
@@ -186,7 +192,8 @@ def _cifar(cfg: DatasetConfig, root: Path, chosen_by: str, augment: bool) -> Dat
 def _cifar_files_present(root: Path, cifar) -> bool:
     """`cifar`: a torchvision CIFAR class or instance (their file lists are class attributes)."""
     folder = root / cifar.base_folder
-    return all((folder / name).is_file() for name, _ in cifar.train_list + cifar.test_list)
+    names = [name for name, _ in cifar.train_list + cifar.test_list] + [cifar.meta["filename"]]
+    return all((folder / name).is_file() for name in names)
 
 
 def _check_cifar_content(ds, num_classes: int, folder: Path) -> None:

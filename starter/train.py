@@ -22,7 +22,10 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 # Runnable as `python starter/train.py` from anywhere: make the repository importable.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
 
 from starter import seams  # noqa: E402
 from starter.checkpoint import build_checkpointer  # noqa: E402
@@ -45,7 +48,9 @@ from starter.schedule import build_scheduler  # noqa: E402
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["assets/configs.yml"], help="YAML files, merged in order")
+    parser.add_argument(
+        "--configs", nargs="+", default=[str(REPO / "assets" / "configs.yml")], help="YAML files, merged in order"
+    )
     parser.add_argument(
         "--override_args", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. train.epochs=5 optim.lr=0.01"
     )
@@ -65,6 +70,10 @@ def train(cfg: Config, launched: float | None = None) -> dict:
     impls = seams.resolve(cfg)  # a missing assignment file fails here, before any work
     set_deterministic(cfg.train.deterministic)
     seed_everything(cfg.train.seed)
+    # Once the loss nears zero, gradients and Adam's moments turn denormal, and CPU kernels
+    # on denormals run ~10x slower (measured: 530 vs 7,000 img/s for CNNSimple on the
+    # synthetic set). Flushing them to zero is what GPUs do anyway.
+    torch.set_flush_denormal(True)
     dist = build_distributed(cfg, impls.get("distributed"))
     run_dir = create_run_dir(cfg, dist)
     data = build_datasets(cfg.dataset, augment=cfg.data.augment)

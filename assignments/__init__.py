@@ -1,0 +1,1 @@
+"""Your code: one package per assignment (assignment_NN). See README.md."""

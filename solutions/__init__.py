@@ -1,0 +1,1 @@
+"""Reference solutions, one package per assignment. Absent from the student copy."""
