@@ -69,7 +69,7 @@ def fit(
             "step": state.global_step,
             **train,
             **val,
-            "lr": engine.lr,
+            "lr": engine.lr,  # the LR at the end of the epoch
             "epoch_seconds": time.perf_counter() - started,
             "train_seconds": train_seconds,
             "images_per_second": train["train_images"] / max(train_seconds, 1e-9),
@@ -112,6 +112,7 @@ def train_one_epoch(
         wait += time.perf_counter() - tick
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
+        lr = engine.lr  # the LR this step uses (the scheduler steps inside train_step)
         loss, logits = engine.train_step(inputs, targets)
         n = targets.numel()
         loss_sum += loss * n
@@ -122,14 +123,9 @@ def train_one_epoch(
         if timing.first_step_at is None:
             timing.first_step_at = time.perf_counter()
         if limits.every_steps and state.global_step % limits.every_steps == 0:
-            logger.log_step(
-                {
-                    "step": state.global_step,
-                    "epoch": state.epoch + state.batch_in_epoch / total,
-                    "loss": loss.item(),
-                    "lr": engine.lr,
-                }
-            )
+            # step: steps done, counting this one; epoch: fractional progress.
+            progress_in_epochs = state.epoch + state.batch_in_epoch / total
+            logger.log_step({"step": state.global_step, "epoch": progress_in_epochs, "loss": loss.item(), "lr": lr})
         checkpointer.on_step_end(engine, state)
         bar.update()
         tick = time.perf_counter()
