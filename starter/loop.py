@@ -84,6 +84,12 @@ def fit(
     return state
 
 
+def epoch_length(steps_per_epoch: int, max_train_steps: int) -> int:
+    """Optimizer steps in one epoch, after the quick-test limit `train.max_train_steps`.
+    The LR schedule is laid out over these, so a shortened run sees the whole schedule."""
+    return min(max_train_steps or steps_per_epoch, steps_per_epoch)
+
+
 def train_one_epoch(
     engine: Engine,
     loaders: Loaders,
@@ -96,8 +102,7 @@ def train_one_epoch(
 ) -> dict:
     engine.model.train()
     device = dist.device
-    total = limits.max_train_steps or loaders.steps_per_epoch
-    total = min(total, loaders.steps_per_epoch)
+    total = epoch_length(loaders.steps_per_epoch, limits.max_train_steps)
     # On resume inside an epoch, skip the batches already trained on: the order is a
     # function of (seed, epoch), so the remaining batches are exactly the unseen ones.
     batches = itertools.islice(iter(loaders.train), state.batch_in_epoch, total)

@@ -36,7 +36,7 @@ from starter.distributed import build_distributed  # noqa: E402
 from starter.engine import PlainEngine  # noqa: E402
 from starter.errors import run_cli  # noqa: E402
 from starter.loaders import build_loaders  # noqa: E402
-from starter.loop import LoopLimits, LoopState, Timing, fit  # noqa: E402
+from starter.loop import LoopLimits, LoopState, Timing, epoch_length, fit  # noqa: E402
 from starter.models import build_model  # noqa: E402
 from starter.optim import build_optimizer  # noqa: E402
 from starter.precision import build_precision  # noqa: E402
@@ -81,7 +81,8 @@ def train(cfg: Config, launched: float | None = None) -> dict:
 
     module = build_model(cfg.model.name, data, impls.get("model")).to(dist.device)
     optimizer = build_optimizer(cfg.optim, module.parameters())
-    scheduler = build_scheduler(optimizer, cfg, loaders.steps_per_epoch, impls.get("schedule"))
+    steps_per_epoch = epoch_length(loaders.steps_per_epoch, cfg.train.max_train_steps)
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch, impls.get("schedule"))
     precision = build_precision(cfg, dist.device, impls.get("precision"))
     if "engine" in impls:  # DeepSpeed's engine owns backward and step (Assignment 6)
         engine = impls["engine"](cfg, module, optimizer, scheduler, dist)

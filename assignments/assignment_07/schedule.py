@@ -1,0 +1,54 @@
+"""Assignment 7: learning-rate warmup, then cosine or step decay, applied every iteration.
+
+The schedule is a pure function of the optimizer step (`lr_at`); a small callable turns
+it into the multiplier that PyTorch's `LambdaLR` applies to every parameter group, and
+`build_scheduler` is the seam the trainer calls (starter/schedule.py) when
+`schedule.warmup_epochs > 0` or `schedule.decay != none`.
+
+Conventions (the autograder checks them):
+- `step` counts optimizer steps from 0; the LR returned is the one step `step` uses.
+- Warmup lasts W = round(warmup_epochs * steps_per_epoch) steps and rises linearly from
+  `warmup_start_lr` at step 0 to `base_lr` at step W (the peak).
+- After warmup, over the T = epochs * steps_per_epoch steps of training:
+  - `none`: stay at base_lr;
+  - `cosine`: min_lr + (base_lr - min_lr) * (1 + cos(pi * (step - W) / (T - W))) / 2,
+    so base_lr at step W and min_lr at step T;
+  - `step`: base_lr * step_gamma ** floor(step / (step_epochs * steps_per_epoch)),
+    counted from the start of training, never below min_lr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from starter.config import ScheduleConfig
+
+
+def lr_at(step: int, cfg: ScheduleConfig, base_lr: float, steps_per_epoch: int, epochs: int) -> float:
+    """The learning rate that optimizer step `step` (0-based) uses."""
+    raise NotImplementedError("A7: implement lr_at in assignments/assignment_07/schedule.py")
+
+
+class WarmupDecay:
+    """`LambdaLR`'s multiplier: lr_at(step) / base_lr. A class rather than a lambda, so
+    the scheduler's state_dict keeps its settings (as plain values, which a checkpoint
+    loads with torch.load(weights_only=True)) and a resumed run continues exactly."""
+
+    def __init__(self, cfg: ScheduleConfig, base_lr: float, steps_per_epoch: int, epochs: int) -> None:
+        self.schedule = dataclasses.asdict(cfg)
+        self.base_lr, self.steps_per_epoch, self.epochs = base_lr, steps_per_epoch, epochs
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError("A7: implement WarmupDecay.__call__ in assignments/assignment_07/schedule.py")
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, base_lr: float, steps_per_epoch: int, epochs: int
+) -> LambdaLR:
+    """A scheduler whose `.step()` the trainer calls after every optimizer step. Right
+    after construction each group's LR must already be the step-0 value."""
+    raise NotImplementedError("A7: implement build_scheduler in assignments/assignment_07/schedule.py")

@@ -1,0 +1,1 @@
+"""The autograder: pytest tests per assignment, graded in points. See README.md."""
