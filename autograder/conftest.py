@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.results import GradedTest, assignment_of, gradescope_results, points_table
+from autograder.results import assignment_of, gradescope_results, points_table, record_report
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT_S = 120
@@ -81,24 +81,8 @@ def _gpu_count() -> int:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    if not _graded(item):
-        return report
-    records = item.config.stash[_RECORDS]
-    record = records.get(item.nodeid)
-    if record is None:
-        hidden = "/hidden/" in item.nodeid
-        points = float(item.get_closest_marker("points").args[0])
-        record = GradedTest(item.nodeid, assignment_of(item.nodeid), points, "passed",
-                            visibility="hidden" if hidden else "visible")  # fmt: skip
-        records[item.nodeid] = record
-    record.duration += report.duration
-    if report.skipped and record.status == "passed":
-        record.status = "skipped"
-        record.output = f"skipped: {report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr}"
-    elif report.failed:
-        record.status = "failed"
-        headline = call.excinfo.exconly() if call.excinfo else ""
-        record.output = f"{headline}\n\n{report.longreprtext}".strip()
+    if _graded(item):
+        record_report(item.config.stash[_RECORDS], item, call, report)
     return report
 
 

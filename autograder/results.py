@@ -1,8 +1,9 @@
 """Grading results: one record per test, the points table, and Gradescope's results.json.
 
-Pure functions over plain records, shared by the pytest plugin (`autograder/conftest.py`,
-for `pytest autograder --gradescope PATH`) and the official grading command
-(`tools/grade.py`), so both score a run the same way. A skipped test earns nothing.
+Plain records and pure functions over them, shared by the pytest plugin
+(`autograder/conftest.py`, for `pytest autograder --gradescope PATH`), the stream the
+official grading command reads (`autograder/stream.py`) and that command itself
+(`tools/grade.py`), so all of them score a run the same way. A skipped test earns nothing.
 
 Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
 top-level `score`, `execution_time`, `output`, `visibility`, `stdout_visibility`, and
@@ -38,6 +39,28 @@ class GradedTest:
 def assignment_of(nodeid: str) -> int:
     m = re.search(r"assignment_(\d+)", nodeid)
     return int(m.group(1)) if m else 0
+
+
+def record_report(records: dict[str, GradedTest], item, call, report) -> GradedTest:
+    """Fold one phase (setup, call or teardown) of a pytest test into its record in
+    `records` (by node id), creating the record at the first phase. `item`, `call` and
+    `report` are pytest's, as `pytest_runtest_makereport` sees them."""
+    record = records.get(item.nodeid)
+    if record is None:
+        hidden = "/hidden/" in item.nodeid
+        points = float(item.get_closest_marker("points").args[0])
+        record = GradedTest(item.nodeid, assignment_of(item.nodeid), points, "passed",
+                            visibility="hidden" if hidden else "visible")  # fmt: skip
+        records[item.nodeid] = record
+    record.duration += report.duration
+    if report.skipped and record.status == "passed":
+        record.status = "skipped"
+        record.output = f"skipped: {report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr}"
+    elif report.failed:
+        record.status = "failed"
+        headline = call.excinfo.exconly() if call.excinfo else ""
+        record.output = f"{headline}\n\n{report.longreprtext}".strip()
+    return record
 
 
 def short_name(nodeid: str) -> str:
