@@ -207,9 +207,9 @@ def grade(assignment: int, impl: str, time_limit: float) -> tuple[list, str]:
     from autograder.results import GradedTest
 
     folder = f"assignment_{assignment:02d}"
-    paths = [f"autograder/{folder}"] + (
-        [f"autograder/hidden/{folder}"] if (REPO / "autograder/hidden" / folder).is_dir() else []
-    )
+    paths = [f"autograder/{folder}"]
+    if (REPO / "autograder/hidden" / folder).is_dir():
+        paths.append(f"autograder/hidden/{folder}")
     snapshot = hashes(REPO, graded_files(REPO) + hidden_files())
     expected = collect(paths, impl)
     check_unchanged(snapshot, "collecting the tests")
@@ -217,7 +217,9 @@ def grade(assignment: int, impl: str, time_limit: float) -> tuple[list, str]:
     check_unchanged(snapshot, "running the tests")
     reported: dict[str, dict] = {}
     for message in messages:
-        test = message.get("test") or {}
+        test = message.get("test")
+        if not isinstance(test, dict):
+            raise Refused(f"an unexpected line in the grading stream: {str(message)[:200]} (tampering)")
         if test.get("nodeid") in reported:
             raise Refused(f"{test['nodeid']} was reported twice (forged results)")
         if test.get("nodeid") in expected:
@@ -228,17 +230,9 @@ def grade(assignment: int, impl: str, time_limit: float) -> tuple[list, str]:
     records = []
     for nodeid, info in expected.items():
         test = reported.get(nodeid, {"status": "failed", "output": f"{NO_RESULT} ({how})"})
-        records.append(
-            GradedTest(
-                nodeid,
-                assignment,
-                info["points"],
-                test["status"],
-                str(test.get("output", "")),
-                info["visibility"],
-                float(test.get("duration", 0.0)),
-            )  # fmt: skip
-        )
+        record = GradedTest(nodeid, assignment, info["points"], test["status"], visibility=info["visibility"])
+        record.output, record.duration = str(test.get("output", "")), float(test.get("duration", 0.0))
+        records.append(record)
     missing = len(expected) - len(reported)
     return records, f"{missing} test(s) got no result: the test process ended early ({how})." if missing else ""
 

@@ -89,6 +89,13 @@ def exits_at_import(tmp: Path) -> tuple[Path, list]:
     return repo, []
 
 
+def hangs(tmp: Path) -> tuple[Path, list]:
+    """Sleeps forever at import, deaf to pytest-timeout's alarm: only the time limit stops it."""
+    repo = copy_repo(tmp / "repo")
+    submit(repo, "import signal, time\n\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ntime.sleep(3600)\n")
+    return repo, ["--time-limit", 8]
+
+
 def writes_results_json(tmp: Path) -> tuple[Path, list]:
     """At import: forge results.json, and leave a process that keeps forging it."""
     repo, out, fake = copy_repo(tmp / "repo"), tmp / "results.json", tmp / "fake.json"
@@ -108,7 +115,7 @@ def forges_a_record(tmp: Path) -> tuple[Path, list]:
     return repo, []
 
 
-SCENARIOS = [reference_with_hidden_tests, stubs, exits_at_import, writes_results_json, forges_a_record]
+SCENARIOS = [reference_with_hidden_tests, stubs, exits_at_import, hangs, writes_results_json, forges_a_record]
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +168,13 @@ def test_a_submission_that_exits_at_import_earns_nothing(runs):
     assert results["score"] == 0 and len(results["tests"]) == 8
     assert all(t["output"].startswith("no result: the test process ended early") for t in results["tests"])
     assert "8 test(s) got no result" in results["output"]
+
+
+def test_a_submission_that_hangs_is_stopped_at_the_time_limit_and_earns_nothing(runs):
+    results = runs["hangs"]
+    assert results["returncode"] == 0, results["stderr"][-3000:]
+    assert results["score"] == 0 and len(results["tests"]) == 8
+    assert all("killed at the time limit of 8 s" in t["output"] for t in results["tests"])
 
 
 def test_a_submission_that_writes_results_json_loses_to_the_grader(runs):
