@@ -54,7 +54,11 @@ NO_RESULT = "no result: the test process ended early"
 
 
 class Refused(Exception):
-    """The grade cannot be trusted; the message says why."""
+    """The grade cannot be trusted; the message says why (one line), `details` may show more."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class Parser(argparse.ArgumentParser):
@@ -194,8 +198,8 @@ def collect(paths: list[str], impl: str) -> dict[str, dict]:
     returncode, messages, output = run_pytest([*paths, f"--impl={impl}", "--collect-only", "-q"], 600, capture=True)
     expected = {m["collected"]: m for m in messages if "collected" in m}
     if returncode != 0 or not expected:
-        print(output, file=sys.stderr)
-        raise Refused(f"collecting the tests failed (pytest exit status {returncode}; its output is above)")
+        tail = "\n".join(output.strip().splitlines()[-30:])
+        raise Refused(f"collecting the tests failed (pytest exit status {returncode}); its output ends:", tail)
     if len(messages) != len(expected) + 1 or messages[-1].get("collected_total") != len(expected):
         raise Refused("the collection stream does not add up: a test was reported twice (tampering)")
     return expected
@@ -305,10 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as refusal:
         message = f"grading refused: {refusal}"
         # Written by hand, not by autograder/results.py, which may be the tampered file.
-        refused = {"score": 0.0, "execution_time": round(time.time() - started, 2), "output": message,
+        output = f"{message}\n{refusal.details}".strip()
+        refused = {"score": 0.0, "execution_time": round(time.time() - started, 2), "output": output,
                    "visibility": "visible", "stdout_visibility": "hidden", "tests": []}  # fmt: skip
         write_results(args.out, refused)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"{refusal.details}\nerror: {message}" if refusal.details else f"error: {message}", file=sys.stderr)
         return 2
     earned, possible = sum(r.score for r in records), sum(r.max_score for r in records)
     summary = f"A{args.assignment}: {earned:g} / {possible:g} points (tools/grade.py, {args.impl}/). {note}".strip()

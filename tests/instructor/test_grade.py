@@ -89,6 +89,12 @@ def exits_at_import(tmp: Path) -> tuple[Path, list]:
     return repo, []
 
 
+def hidden_test_that_does_not_import(tmp: Path) -> tuple[Path, list]:
+    (tmp / "hidden/assignment_07").mkdir(parents=True)
+    (tmp / "hidden/assignment_07/test_broken.py").write_text("def test_broken(:\n    pass\n")
+    return copy_repo(tmp / "repo"), ["--hidden", tmp / "hidden"]
+
+
 def hangs(tmp: Path) -> tuple[Path, list]:
     """Sleeps forever at import, deaf to pytest-timeout's alarm: only the time limit stops it."""
     repo = copy_repo(tmp / "repo")
@@ -115,7 +121,8 @@ def forges_a_record(tmp: Path) -> tuple[Path, list]:
     return repo, []
 
 
-SCENARIOS = [reference_with_hidden_tests, stubs, exits_at_import, hangs, writes_results_json, forges_a_record]
+SCENARIOS = [reference_with_hidden_tests, stubs, hidden_test_that_does_not_import, exits_at_import, hangs,
+             writes_results_json, forges_a_record]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +167,12 @@ def test_the_stubs_earn_nothing(runs):
     assert results["returncode"] == 0, "grading completed, whatever the score"
     assert results["score"] == 0 and len(results["tests"]) == 8
     assert all("implement" in t["output"] for t in results["tests"])
+
+
+def test_tests_that_do_not_collect_refuse_the_grade_and_say_why(runs):
+    results = runs["hidden_test_that_does_not_import"]
+    assert results["returncode"] == 2 and "error: grading refused: collecting the tests failed" in results["stderr"]
+    assert results["score"] == 0 and "SyntaxError" in results["output"], "Gradescope shows pytest's own words"
 
 
 def test_a_submission_that_exits_at_import_earns_nothing(runs):
