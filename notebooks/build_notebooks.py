@@ -1,0 +1,320 @@
+"""Build the course's Colab notebooks, so that they share one setup cell.
+
+    python notebooks/build_notebooks.py          # (re)write notebooks/*.ipynb
+    python notebooks/build_notebooks.py --check  # exit 1 when a committed notebook differs
+
+The .ipynb files are generated: edit this script, never the notebooks, then rebuild. They
+are written without outputs and with fixed cell ids, so a rebuild of unchanged cells is
+byte for byte the same; tests/test_notebooks.py runs every notebook and checks that the
+committed files equal what this script builds.
+
+REPO_URL is the one place that names the course's GitHub repository: the setup cell
+clones it and every "Open in Colab" badge points into it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+from nbformat import v4
+
+REPO_URL = "https://github.com/dl-course/dl-course.git"
+BRANCH = "main"
+NOTEBOOKS_DIR = Path(__file__).resolve().parent
+
+# Packages the notebooks need; when all are importable (a set-up checkout, CI) the setup
+# cell installs nothing. Import names, not pip names.
+NEEDED_MODULES = ("torch", "torchvision", "yaml", "matplotlib", "timm", "pytest", "pytest_timeout")
+
+TRAIN_CMD = "!{sys.executable} starter/train.py --configs assets/configs.yml --override_args"
+
+SETUP = f'''\
+# Setup: run this cell first. Outside a checkout of the course (Colab) it clones the
+# course and installs its packages, keeping Colab's own PyTorch; inside a checkout it
+# only moves to the repository root (and installs what is missing, if anything).
+import importlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_URL = "{REPO_URL}"
+
+here = Path.cwd()
+root = next((p for p in (here, here.parent) if (p / "starter" / "train.py").is_file()), None)
+if root is None:  # not in a checkout: clone the course here (once)
+    root = here / Path(REPO_URL).stem
+    if not (root / "starter" / "train.py").is_file():
+        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(root)], check=True)
+os.chdir(root)
+if str(root) not in sys.path:
+    sys.path.insert(0, str(root))
+
+NEEDED = ({", ".join(f'"{m}"' for m in NEEDED_MODULES)})  # import names
+missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
+if missing:
+    print(f"installing the course's packages ({{', '.join(missing)}} missing); torch stays as it is")
+    subprocess.run(["bash", "tools/install_system_packages.sh"], check=True)  # FFCV's libraries
+    keep = [line for line in Path("requirements.txt").read_text().splitlines()
+            if not re.match(r"\\s*(torch|torchvision)\\s*([<>=!~;\\[]|$)", line)]
+    requirements = Path(tempfile.gettempdir()) / "requirements-without-torch.txt"
+    requirements.write_text("\\n".join(keep) + "\\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    importlib.invalidate_caches()
+
+# COURSE_QUICK=1: tiny runs on synthetic data (CI). COURSE_IMPL: whose code the trainer
+# and the grader use, assignments (yours) or solutions. COURSE_RUNS: where runs go.
+QUICK = os.environ.get("COURSE_QUICK") == "1"
+IMPL = os.environ.get("COURSE_IMPL", "assignments")
+RUNS = Path(os.environ.get("COURSE_RUNS", "runs")).resolve()
+TRAIN = ("dataset.name=synthetic train.epochs=2 train.max_train_steps=20 train.max_eval_steps=1 data.num_workers=0"
+         if QUICK else "dataset.name=mnist train.epochs=3")
+
+from starter.runfolder import read_jsonl
+
+
+def records(run_dir, name="metrics.jsonl"):
+    """A run's records: metrics.jsonl has one per epoch, steps.jsonl one per logged step."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{{path}} is missing: the training run did not finish (see its output above)")
+    return read_jsonl(path)
+
+
+print(f"course at {{root}}; quick mode: {{QUICK}}; code: {{IMPL}}/; runs go to {{RUNS}}")'''
+
+
+def colab_url(name: str) -> str:
+    repo = REPO_URL.removeprefix("https://github.com/").removesuffix(".git")
+    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{name}"
+
+
+def header(name: str, title: str, text: str) -> str:
+    badge = f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(name)})"
+    return f"# {title}\n\n{badge}\n\n{text}"
+
+
+def grade_cell(assignment: int) -> str:
+    return (
+        f"# Grade Assignment {assignment}. A failing test is a result, not an error: read its message.\n"
+        f"!{{sys.executable}} -m pytest autograder/assignment_{assignment:02d} -q --tb=short --impl {{IMPL}}"
+    )
+
+
+QUICKSTART_TRAIN = f"""\
+import shutil
+
+quickstart = RUNS / "quickstart"
+shutil.rmtree(quickstart, ignore_errors=True)  # a fresh run every time this cell runs
+{TRAIN_CMD} {{TRAIN}} course.impl={{IMPL}} run.folder={{quickstart}}"""
+
+QUICKSTART_PLOT = """\
+import matplotlib.pyplot as plt
+
+history = records(quickstart)
+epochs = [r["epoch"] for r in history]
+fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.5), layout="constrained")
+for split in ("train", "val"):
+    loss_ax.plot(epochs, [r[f"{split}_loss"] for r in history], "o-", label=split)
+    acc_ax.plot(epochs, [r[f"{split}_acc"] for r in history], "o-", label=split)
+loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+for ax in (loss_ax, acc_ax):
+    ax.set_xticks(epochs)
+    ax.legend()
+    ax.grid(alpha=0.3)
+plt.show()"""
+
+
+def quickstart() -> list[tuple[str, str]]:
+    intro = (
+        "Train the course's starter network, plot its learning curves and run an assignment's autograder: "
+        "the same commands as the README, from a notebook. In Colab, a GPU runtime (Runtime > Change "
+        "runtime type) is faster; the CPU works too."
+    )
+    return [
+        ("markdown", header("00_quickstart.ipynb", "Quick start", intro)),
+        ("code", SETUP),
+        (
+            "markdown",
+            "## Train\n\n`starter/train.py` reads `assets/configs.yml`; `--override_args` changes any key "
+            "(each is documented in `starter/config.py`). `run.folder` names the folder the run writes, so "
+            "the next cell knows where its `metrics.jsonl` is.",
+        ),
+        ("code", QUICKSTART_TRAIN),
+        ("markdown", "## Learning curves\n\nOne record per epoch, from the run folder's `metrics.jsonl`."),
+        ("code", QUICKSTART_PLOT),
+        (
+            "markdown",
+            "## Grade an assignment\n\nEvery assignment has a pytest autograder in `autograder/assignment_NN/`. "
+            "On the untouched stub it reports 0 points; complete `assignments/assignment_07/schedule.py` "
+            "and run it again.",
+        ),
+        ("code", grade_cell(7)),
+    ]
+
+
+ASSIGNMENT_07_PLOT = """\
+import importlib
+
+import matplotlib.pyplot as plt
+import torch
+
+from starter.config import ScheduleConfig
+
+schedule = importlib.import_module(f"{IMPL}.assignment_07.schedule")
+
+
+def not_implemented():
+    \"\"\"The stub's message while lr_at or build_scheduler still raise NotImplementedError.\"\"\"
+    cfg = ScheduleConfig(warmup_epochs=1, decay="cosine")
+    try:
+        schedule.lr_at(0, cfg, 0.1, 10, 2)
+        schedule.build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), cfg, 0.1, 10, 2)
+    except NotImplementedError as err:
+        return str(err)
+    return None
+
+
+STEPS_PER_EPOCH, EPOCHS, BASE_LR = 100, 10, 0.1
+settings = {
+    "warmup 1 epoch + cosine": ScheduleConfig(warmup_epochs=1, decay="cosine"),
+    "warmup 2 epochs + step (x0.3 every 3 epochs)": ScheduleConfig(
+        warmup_epochs=2, decay="step", step_epochs=3, step_gamma=0.3),
+    "no warmup + cosine to 0.01": ScheduleConfig(decay="cosine", min_lr=0.01),
+}
+steps = range(STEPS_PER_EPOCH * EPOCHS)
+todo = not_implemented()
+if todo:
+    print(f"Nothing to plot yet: {todo}")
+else:
+    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+    for label, cfg in settings.items():
+        lrs = [schedule.lr_at(s, cfg, BASE_LR, STEPS_PER_EPOCH, EPOCHS) for s in steps]
+        ax.plot([s / STEPS_PER_EPOCH for s in steps], lrs, label=label)
+    ax.set(xlabel="epoch", ylabel="learning rate", title=f"lr_at from {IMPL}/assignment_07/schedule.py")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    plt.show()"""
+
+ASSIGNMENT_07_RUNS = f"""\
+import shutil
+
+HIGH_LR = "optim.name=adam optim.lr=0.01 schedule.decay=cosine logging.every_steps=5"  # 10x the default LR
+no_warmup, warmup = RUNS / "a07-no-warmup", RUNS / "a07-warmup"
+for folder in (no_warmup, warmup):
+    shutil.rmtree(folder, ignore_errors=True)  # fresh runs every time this cell runs
+{TRAIN_CMD} {{TRAIN}} {{HIGH_LR}} course.impl={{IMPL}} schedule.warmup_epochs=0 run.folder={{no_warmup}}
+{TRAIN_CMD} {{TRAIN}} {{HIGH_LR}} course.impl={{IMPL}} schedule.warmup_epochs=1 run.folder={{warmup}}"""
+
+ASSIGNMENT_07_COMPARE = """\
+runs = {"no warmup": no_warmup, "warmup 1 epoch": warmup}
+if todo:  # the stub: the runs stopped at once, asking for your code
+    print(f"Nothing to compare yet: {todo}")
+else:
+    fig, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(14, 3.5), layout="constrained")
+    for label, folder in runs.items():
+        history = records(folder)
+        epochs = [r["epoch"] for r in history]
+        loss_ax.plot(epochs, [r["train_loss"] for r in history], "o-", label=label)
+        acc_ax.plot(epochs, [r["val_acc"] for r in history], "o-", label=label)
+        logged = records(folder, "steps.jsonl")
+        lr_ax.plot([r["step"] for r in logged], [r["lr"] for r in logged], label=label)
+    loss_ax.set(xlabel="epoch", ylabel="train loss", title="train loss", yscale="log")
+    acc_ax.set(xlabel="epoch", ylabel="val accuracy", title="val accuracy")
+    lr_ax.set(xlabel="step", ylabel="learning rate", title="the LR each step used")
+    loss_ax.set_xticks(epochs)
+    acc_ax.set_xticks(epochs)
+    for ax in (loss_ax, acc_ax, lr_ax):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    plt.show()"""
+
+
+def assignment_07() -> list[tuple[str, str]]:
+    intro = (
+        "Implement `lr_at`, `WarmupDecay` and `build_scheduler` in `assignments/assignment_07/schedule.py` "
+        "(its docstring states the task). This notebook plots your schedule, trains with and without "
+        "warmup at a learning rate too high to start with, and grades your code."
+    )
+    return [
+        ("markdown", header("assignment_07.ipynb", "Assignment 7: learning-rate warmup", intro)),
+        ("code", SETUP),
+        (
+            "markdown",
+            "## Your schedule\n\n`lr_at(step, cfg, base_lr, steps_per_epoch, epochs)` is the LR that optimizer "
+            "step `step` uses. Three settings, 10 epochs of 100 steps, peak 0.1. While the stub still raises "
+            "`NotImplementedError`, this cell says so and plots nothing.",
+        ),
+        ("code", ASSIGNMENT_07_PLOT),
+        (
+            "markdown",
+            "## Warmup at a high learning rate\n\nAdam at `lr=0.01` (ten times the course's default) with "
+            "cosine decay, once at full LR from step 0 and once after one epoch of linear warmup: the two "
+            "runs differ only in `schedule.warmup_epochs`. On MNIST, the run without warmup is wrecked by "
+            "its first large updates and ends up predicting a single class (about 11% accuracy), while "
+            "the one with warmup reaches about 99%. In quick mode (synthetic data, a few steps) both learn.",
+        ),
+        ("code", ASSIGNMENT_07_RUNS),
+        ("code", ASSIGNMENT_07_COMPARE),
+        ("markdown", "## Grade"),
+        ("code", grade_cell(7)),
+    ]
+
+
+NOTEBOOKS: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    "00_quickstart.ipynb": quickstart,
+    "assignment_07.ipynb": assignment_07,
+}
+
+
+def build(name: str) -> nbformat.NotebookNode:
+    """The notebook `name`, without outputs, with fixed cell ids."""
+    nb = v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "colab": {"provenance": []},
+    }
+    stem = Path(name).stem.replace("_", "-")
+    for i, (kind, source) in enumerate(NOTEBOOKS[name]()):
+        make = v4.new_markdown_cell if kind == "markdown" else v4.new_code_cell
+        nb.cells.append(make(source, id=f"{stem}-{i:02d}"))
+    nbformat.validate(nb)
+    return nb
+
+
+def render(name: str) -> str:
+    """The exact text of notebooks/`name`."""
+    return nbformat.writes(build(name)) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in NOTEBOOKS:
+        path = NOTEBOOKS_DIR / name
+        text = render(name)
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(name)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if args.check and stale:
+        print(f"out of date: {', '.join(stale)}; run python notebooks/build_notebooks.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The Colab notebooks: every notebooks/*.ipynb runs top to bottom in quick mode, the
+committed files are what notebooks/build_notebooks.py generates, and each "Open in Colab"
+badge points at its own notebook in the course's repository.
+
+Execution uses COURSE_QUICK=1 (tiny runs on synthetic data) and COURSE_IMPL=solutions (so
+the warmup runs and the grader exercise the reference), with run folders in a temporary
+directory (COURSE_RUNS), never in the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
+CELL_TIMEOUT_S = 300
+BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s)]+/[^/\s)]+)/blob/([^/\s)]+)/([^\s)]+)")
+
+
+def load_builder():
+    spec = importlib.util.spec_from_file_location("build_notebooks", NOTEBOOKS / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def kernel_specs(tmp_path_factory) -> KernelSpecManager:
+    """A `python3` kernel spec that runs this very interpreter (the venv): the default spec
+    says `python`, which jupyter_client maps to sys.executable, but a user-level spec of the
+    same name elsewhere on the machine would take precedence and could start another Python."""
+    folder = tmp_path_factory.mktemp("kernels") / "python3"
+    folder.mkdir()
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Python 3 (tests)", "language": "python"}
+    (folder / "kernel.json").write_text(json.dumps(spec))
+    return KernelSpecManager(kernel_dirs=[str(folder.parent)])
+
+
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, runs: Path, specs: KernelSpecManager, impl: str = "solutions"
+) -> nbformat.NotebookNode:
+    """Run every cell of `nb` in a fresh kernel; a cell that raises fails the test."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTEST_CURRENT_TEST")}
+    env.update(COURSE_QUICK="1", COURSE_IMPL=impl, COURSE_RUNS=str(runs))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # First, a cell that proves the kernel is the interpreter running these tests.
+    python = os.path.realpath(sys.executable)
+    probe = nbformat.v4.new_code_cell(f"import os, sys\nassert os.path.realpath(sys.executable) == {python!r}")
+    nb.cells.insert(0, probe)
+    km = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(cwd)}})
+    client.execute(env=env)
+    nb.cells.pop(0)
+    return nb
+
+
+def text_of(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def images_in(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, kernel_specs):
+    """From notebooks/ (Jupyter's working directory for a notebook): no cell raises, every
+    `!` training run finishes, every `!` grader run passes on the reference, plots render."""
+    runs = tmp_path / "runs"
+    nb = execute(nbformat.read(path, as_version=4), NOTEBOOKS, runs, kernel_specs)
+    for cell in (c for c in nb.cells if c.cell_type == "code"):  # `!` commands never raise: check their output
+        out = text_of(cell)
+        if "starter/train.py" in cell.source:
+            trainings = cell.source.count("starter/train.py")
+            assert out.count("done: best val_acc") == trainings, f"a training run failed:\n{out[-3000:]}"
+        if "-m pytest autograder" in cell.source:
+            assert re.search(r"\d+ passed", out) and not re.search(r"\d+ (failed|error)", out), out[-3000:]
+    assert images_in(nb) >= 1, "no plot was drawn"
+    assert runs.is_dir() and any(runs.iterdir()), "the runs did not go to COURSE_RUNS"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("assignment_*.ipynb")), ids=lambda p: p.name)
+def test_assignment_notebook_runs_on_the_untouched_stub(path: Path, tmp_path: Path, kernel_specs):
+    """A student's first run, on assignments/ as shipped: the stub's NotImplementedError is
+    reported, the plots that need it are skipped, the grader reports failures, and no
+    cell raises."""
+    nb = execute(nbformat.read(path, as_version=4), NOTEBOOKS, tmp_path / "runs", kernel_specs, impl="assignments")
+    graded = [text_of(c) for c in nb.cells if c.cell_type == "code" and "-m pytest autograder" in c.source]
+    assert graded and all(re.search(r"\d+ (passed|failed)", out) for out in graded), graded
+
+
+@pytest.mark.parametrize("where", ["repo_root", "outside_a_checkout"])
+def test_setup_cell_finds_or_clones_the_course(where: str, tmp_path: Path, kernel_specs):
+    """The setup cell alone, from the repository root, and from a folder outside any
+    checkout, where it clones REPO_URL (here: this repository, cloned locally) and moves
+    into the clone. Everything is importable, so it installs nothing."""
+    nb = nbformat.read(NOTEBOOK_FILES[0], as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code" and "REPO_URL = " in c.source)
+    cwd, expected = REPO, REPO
+    if where == "outside_a_checkout":
+        cwd, expected = tmp_path, tmp_path / REPO.name
+        setup.source = re.sub(r'REPO_URL = ".*"', f"REPO_URL = {REPO.as_uri()!r}", setup.source)
+    nb.cells = [setup, nbformat.v4.new_code_cell("import os\nprint('cwd:', os.getcwd())")]
+    nb = execute(nb, cwd, tmp_path / "runs", kernel_specs)
+    assert "installing" not in text_of(nb.cells[0]), "installed packages although everything is importable"
+    assert f"cwd: {expected}\n" in text_of(nb.cells[1])
+    assert (expected / "starter" / "train.py").is_file()
+
+
+def test_committed_notebooks_equal_what_the_builder_generates():
+    builder = load_builder()
+    assert sorted(p.name for p in NOTEBOOK_FILES) == sorted(builder.NOTEBOOKS), (
+        "every notebook must come from notebooks/build_notebooks.py (and each one it builds must be committed)"
+    )
+    for name in builder.NOTEBOOKS:
+        assert (NOTEBOOKS / name).read_text(encoding="utf-8") == builder.render(name), (
+            f"notebooks/{name} differs from what build_notebooks.py generates: "
+            "edit the script, then run python notebooks/build_notebooks.py"
+        )
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_colab_badge_opens_this_notebook_from_the_cloned_repository(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    badges = BADGE.findall(markdown)
+    assert badges, f"{path.name} has no 'Open in Colab' badge"
+    urls = re.findall(r'REPO_URL = "https://github\.com/([^"]+?)(?:\.git)?"', "\n".join(c.source for c in nb.cells))
+    assert len(set(urls)) == 1, f"{path.name}: expected one REPO_URL in its setup cell, found {urls}"
+    for repo, _branch, file in badges:
+        assert file == f"notebooks/{path.name}", f"{path.name}'s badge opens {file}"
+        assert repo == urls[0], f"{path.name}'s badge opens {repo}, but its setup cell clones {urls[0]}"
+
+
+def test_no_notebook_is_committed_with_outputs():
+    for path in NOTEBOOK_FILES:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name} carries outputs"
