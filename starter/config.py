@@ -85,7 +85,10 @@ class TrainConfig:
 class CheckpointConfig:
     # Assignment 2. Off in the starter: nothing is saved.
     enabled: bool = False
-    resume: str = "none"  # none | auto (latest in run.folder) | a checkpoint path
+    # auto: continue from the run folder's last checkpoint when there is one (restarting
+    # with the same run.folder); none: start over (train.py --reset); or a checkpoint path.
+    resume: str = "auto"
+    every_steps: int = 0  # 0: save at epoch ends only; N: also every N steps (mid-epoch resume)
     monitor: MetricName = "val_acc"  # which metric picks `best` and drives early stopping
     mode: Literal["max", "min"] = "max"
     keep_last: int = 1  # how many epoch checkpoints to keep besides last and best
@@ -163,6 +166,7 @@ _MINIMUMS = {
     "train.max_train_steps": 0,
     "train.max_eval_steps": 0,
     "checkpoint.keep_last": 0,
+    "checkpoint.every_steps": 0,
     "checkpoint.early_stop_patience": 0,
     "distributed.timeout_s": 1,
     "logging.every_steps": 0,

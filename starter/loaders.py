@@ -12,11 +12,12 @@ between epochs (persistent workers would carry their random state across epochs)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from starter.config import Config
 from starter.datasets import DatasetBundle
@@ -31,12 +32,34 @@ class Loaders:
     generator: torch.Generator
     seed: int
 
-    def set_epoch(self, epoch: int) -> None:
-        """Call before each epoch: makes that epoch's order a function of (seed, epoch)."""
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Call before each epoch: makes that epoch's order a function of (seed, epoch).
+        `skip_batches`: resume inside the epoch, after the batches already trained on."""
         self.generator.manual_seed(epoch_seed(self.seed, epoch))
-        sampler = getattr(self.train, "sampler", None)
-        if hasattr(sampler, "set_epoch"):  # DistributedSampler shuffles by its own epoch
-            sampler.set_epoch(epoch)
+        sampler = self.train.sampler
+        sampler.set_epoch(epoch)
+        sampler.skip = skip_batches * self.train.batch_size
+
+
+class ResumableSampler(Sampler):
+    """Wraps the training sampler so a resumed epoch can start after its first `skip`
+    indices. Skipping indices, not batches, means the skipped samples are never loaded:
+    loading them would run their random augmentations and shift the random stream that
+    the restored RNG state is supposed to continue."""
+
+    def __init__(self, base: Sampler) -> None:
+        self.base, self.skip = base, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):  # DistributedSampler shuffles by its own epoch
+            self.base.set_epoch(epoch)
+
+    def __iter__(self):
+        skip, self.skip = self.skip, 0  # applies to one pass only
+        return itertools.islice(iter(self.base), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.base)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -54,7 +77,7 @@ def build_loaders(cfg: Config, data: DatasetBundle, dist: Distributed, impl=None
     train = DataLoader(
         data.train,
         batch_size=cfg.train.batch_size,
-        sampler=dist.train_sampler(data.train, generator),
+        sampler=ResumableSampler(dist.train_sampler(data.train, generator)),
         generator=generator,
         **common,
     )

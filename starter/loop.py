@@ -32,6 +32,17 @@ class LoopState:
     global_step: int = 0  # optimizer steps taken
     batch_in_epoch: int = 0  # batches of the current epoch already trained on
     history: list[dict] = field(default_factory=list)  # the per-epoch records so far
+    # This epoch's running training sums (loss x images, correct, images), kept on the
+    # device, so an epoch resumed midway still reports the metrics of all its batches.
+    train_sums: torch.Tensor = field(default_factory=lambda: torch.zeros(3, dtype=torch.float64))
+
+    def state_dict(self) -> dict:
+        """Plain values and a CPU tensor: loadable with torch.load(weights_only=True)."""
+        return {**{k: v for k, v in self.__dict__.items() if k != "train_sums"}, "train_sums": self.train_sums.cpu()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> LoopState:
+        return cls(**state)
 
 
 @dataclass
@@ -59,7 +70,7 @@ def fit(
 ) -> LoopState:
     timing = timing or Timing()
     for epoch in range(state.epoch, limits.epochs):
-        loaders.set_epoch(epoch)
+        loaders.set_epoch(epoch, skip_batches=state.batch_in_epoch)
         started = time.perf_counter()
         train = train_one_epoch(engine, loaders, dist, logger, checkpointer, limits, state, timing)
         train_seconds = time.perf_counter() - started
@@ -103,13 +114,14 @@ def train_one_epoch(
     engine.model.train()
     device = dist.device
     total = epoch_length(loaders.steps_per_epoch, limits.max_train_steps)
-    # On resume inside an epoch, skip the batches already trained on: the order is a
-    # function of (seed, epoch), so the remaining batches are exactly the unseen ones.
-    batches = itertools.islice(iter(loaders.train), state.batch_in_epoch, total)
-    # Sums stay on the device: no host synchronisation per step.
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
+    # On resume inside an epoch the loader already starts after the batches trained on
+    # (Loaders.set_epoch): the order is a function of (seed, epoch), so these are exactly
+    # the unseen ones.
+    batches = itertools.islice(iter(loaders.train), max(0, total - state.batch_in_epoch))
+    # Sums stay on the device: no host synchronisation per step. float64: exact counts.
+    if state.batch_in_epoch == 0:
+        state.train_sums = torch.zeros(3, dtype=torch.float64)
+    sums = state.train_sums = state.train_sums.to(device)
     wait = 0.0
     bar = progress(total, initial=state.batch_in_epoch, desc=f"epoch {state.epoch + 1}", dist=dist)
     tick = time.perf_counter()
@@ -120,9 +132,8 @@ def train_one_epoch(
         lr = engine.lr  # the LR this step uses (the scheduler steps inside train_step)
         loss, logits = engine.train_step(inputs, targets)
         n = targets.numel()
-        loss_sum += loss * n
-        correct += (logits.argmax(dim=1) == targets).sum()
-        seen += n
+        sums += torch.stack([loss.double() * n, (logits.argmax(dim=1) == targets).sum().double(),
+                             torch.tensor(float(n), dtype=torch.float64, device=device)])  # fmt: skip
         state.global_step += 1
         state.batch_in_epoch += 1
         if timing.first_step_at is None:
@@ -135,8 +146,7 @@ def train_one_epoch(
         bar.update()
         tick = time.perf_counter()
     bar.close()
-    sums = torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=device)])
-    loss_total, correct_total, seen_total = dist.all_reduce_sum(sums).tolist()
+    loss_total, correct_total, seen_total = dist.all_reduce_sum(sums.clone()).tolist()
     return {
         "train_loss": loss_total / max(seen_total, 1),
         "train_acc": correct_total / max(seen_total, 1),
@@ -146,12 +156,16 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def evaluate(engine: Engine, loader, dist: Distributed, max_steps: int = 0) -> dict:
-    """Loss and accuracy over the test set (or its first `max_steps` batches)."""
+def evaluate(engine: Engine, loader, dist: Distributed, max_steps: int = 0, desc: str | None = None) -> dict:
+    """Loss and accuracy over the test set (or its first `max_steps` batches);
+    `desc`: show a progress bar with this label."""
     engine.model.eval()
     device = dist.device
     sums = torch.zeros(3, device=device)  # summed loss, correct, images
     batches = itertools.islice(loader, max_steps or None)
+    if desc:
+        total = min(max_steps or len(loader), len(loader))
+        batches = progress(total, initial=0, desc=desc, dist=dist, iterable=batches)
     for inputs, targets in batches:
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
@@ -171,8 +185,8 @@ def evaluate(engine: Engine, loader, dist: Distributed, max_steps: int = 0) -> d
     }
 
 
-def progress(total: int, initial: int, desc: str, dist: Distributed) -> tqdm:
+def progress(total: int, initial: int, desc: str, dist: Distributed, iterable=None) -> tqdm:
     """A progress bar on the main process when stderr is a terminal; silent otherwise
     (logs of batch jobs and CI stay readable)."""
     quiet = not (dist.is_main and sys.stderr.isatty())
-    return tqdm(total=total, initial=initial, desc=desc, leave=False, disable=quiet, dynamic_ncols=True)
+    return tqdm(iterable, total=total, initial=initial, desc=desc, leave=False, disable=quiet, dynamic_ncols=True)

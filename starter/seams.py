@@ -35,10 +35,12 @@ class Seam:
 # model.name -> where the model is built; None means the starter's own (starter/models.py).
 MODELS: dict[str, Seam | None] = {
     "cnn_simple": None,
+    "better_cnn": Seam(1, "model", "BetterCNN"),
 }
 
 SCHEDULE = Seam(7, "schedule", "build_scheduler")
-CHECKPOINT = Seam(2, "checkpoint", "build_checkpointer")
+CHECKPOINT = Seam(2, "manager", "build_checkpointer")
+LOAD_CHECKPOINT = Seam(2, "checkpoint", "load_checkpoint")  # evaluate.py, predict.py
 DATA_PARALLEL = Seam(5, "data_parallel", "build_distributed")
 DDP = Seam(6, "ddp", "build_distributed")
 DEEPSPEED = Seam(6, "deepspeed_engine", "build_engine")
@@ -57,7 +59,7 @@ def selected(cfg: Config) -> dict[str, Seam]:
     if s.warmup_epochs > 0 or s.decay != "none":
         picks["schedule"] = SCHEDULE
     c = cfg.checkpoint
-    if c.enabled or c.resume != "none" or c.early_stop_patience > 0:
+    if c.enabled or c.resume not in ("none", "auto") or c.early_stop_patience > 0:
         picks["checkpoint"] = CHECKPOINT
     backend = cfg.distributed.backend
     if backend == "dp":

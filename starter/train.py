@@ -54,20 +54,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--override_args", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. train.epochs=5 optim.lr=0.01"
     )
+    parser.add_argument(
+        "--reset", action="store_true", help="start over, ignoring checkpoints in run.folder (checkpoint.resume=none)"
+    )
     return parser.parse_args(argv)
 
 
 def configure(argv: Sequence[str] | None = None) -> Config:
     """Parse the command line into a checked Config (raises CourseError)."""
     args = parse_args(argv)
-    cfg = load_config(args.configs, args.override_args)
+    overrides = [*args.override_args, *(["checkpoint.resume=none"] if args.reset else [])]
+    cfg = load_config(args.configs, overrides)
     validate(cfg, list(seams.MODELS))
     return cfg
 
 
-def train(cfg: Config, launched: float | None = None) -> dict:
-    """Run one training job described by `cfg`; returns its summary (also in summary.json)."""
-    impls = seams.resolve(cfg)  # a missing assignment file fails here, before any work
+def train(cfg: Config, launched: float | None = None, replace: dict | None = None) -> dict:
+    """Run one training job described by `cfg`; returns its summary (as in summary.json)
+    plus `history`, the per-epoch records (as in metrics.jsonl).
+
+    `replace`: seam implementations to use instead of what the config selects, by seam
+    name (see starter/seams.py), e.g. {"schedule": build_fn} — for graders and benchmarks
+    that fix part of the recipe in code."""
+    impls = {**seams.resolve(cfg), **(replace or {})}  # a missing assignment file fails here
     set_deterministic(cfg.train.deterministic)
     seed_everything(cfg.train.seed)
     # Once the loss nears zero, gradients and Adam's moments turn denormal, and CPU kernels
@@ -102,20 +111,20 @@ def train(cfg: Config, launched: float | None = None) -> dict:
     timing = Timing()
     state = fit(engine, loaders, dist, logger, checkpointer, limits, checkpointer.restore(engine, LoopState()), timing)
 
-    summary = summarize(state, module, timing, launched)
+    summary = summarize(state, cfg.train.epochs, module, timing, launched)
     summary["run_dir"] = str(run_dir)
     logger.close(summary)
     if dist.is_main:
         write_json(run_dir / "summary.json", summary)
     dist.close()
-    return summary
+    return {**summary, "history": state.history}  # the per-epoch records too, for scripts
 
 
-def summarize(state: LoopState, module, timing: Timing, launched: float | None) -> dict:
+def summarize(state: LoopState, epochs: int, module, timing: Timing, launched: float | None) -> dict:
     history = state.history
     best = max(history, key=lambda r: r["val_acc"]) if history else {}
     return {
-        "status": "completed" if state.epoch and history else "no epochs run",
+        "status": "completed" if state.epoch >= epochs else "stopped early",
         "epochs_completed": state.epoch,
         "steps": state.global_step,
         "final": history[-1] if history else {},

@@ -1,0 +1,1 @@
+"""Assignment 2: saving the network, and coming back. See assignments/assignment_02/README.md."""
