@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+LINE_LENGTH = 120  # pyproject.toml's [tool.ruff] line-length
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*# END SOLUTION[ \t]*$")
 DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>\w+)")
@@ -55,6 +56,15 @@ def enclosing_name(lines: list[str], index: int, indent: int) -> str:
     return ".".join(reversed(names))
 
 
+def raise_line(indent: str, message: str) -> str:
+    """The stub's raise statement, wrapped as `ruff format` would wrap it, so that
+    formatting the repository never makes a committed stub differ from its source."""
+    line = f'{indent}raise NotImplementedError("{message}")\n'
+    if len(line) - 1 <= LINE_LENGTH:
+        return line
+    return f'{indent}raise NotImplementedError(\n{indent}    "{message}"\n{indent})\n'
+
+
 def make_stub(source: str, assignment: int, stub_path: str) -> str:
     """The stub text for one solution file; raises StubError on malformed markers."""
     lines = source.splitlines(keepends=True)
@@ -76,7 +86,7 @@ def make_stub(source: str, assignment: int, stub_path: str) -> str:
         if end is None or not END.match(lines[end]):
             raise StubError(f"line {i + 1}: BEGIN SOLUTION without its END SOLUTION")
         message = f"A{assignment}: implement {name} in {stub_path}"
-        out.append(f'{indent}raise NotImplementedError("{message}")\n')
+        out.append(raise_line(indent, message))
         i = end + 1
     stub = "".join(out)
     ast.parse(stub)  # a stub that does not even import would grade nothing
