@@ -101,10 +101,17 @@ def header(name: str, title: str, text: str) -> str:
     return f"# {title}\n\n{badge}\n\n{text}"
 
 
-def grade_cell(assignment: int) -> str:
+def grade_cell(assignment: int, quick_only: str | None = None) -> str:
+    """The grader, on IMPL. `quick_only`: a pytest -k expression that selects the fast
+    tests, used in quick mode (CI) only; a student's run always runs them all."""
+    command = f"!{{sys.executable}} -m pytest autograder/assignment_{assignment:02d} -q --tb=short --impl {{IMPL}}"
+    comment = f"# Grade Assignment {assignment}. A failing test is a result, not an error: read its message.\n"
+    if quick_only is None:
+        return comment + command
     return (
-        f"# Grade Assignment {assignment}. A failing test is a result, not an error: read its message.\n"
-        f"!{{sys.executable}} -m pytest autograder/assignment_{assignment:02d} -q --tb=short --impl {{IMPL}}"
+        f"{comment}# In quick mode (CI) only the fast tests run; without COURSE_QUICK, all of them.\n"
+        f'ONLY = \'-k "{quick_only}"\' if QUICK else ""\n'
+        f"{command} {{ONLY}}"
     )
 
 
@@ -269,8 +276,225 @@ def assignment_07() -> list[tuple[str, str]]:
     ]
 
 
+ASSIGNMENT_01_SHAPES = """\
+import importlib
+
+import torch
+
+from starter.models import CNNSimple
+
+BetterCNN = importlib.import_module(f"{IMPL}.assignment_01.model").BetterCNN
+
+
+def describe(model_cls, channels, size, classes=10):
+    \"\"\"The output shape for a batch of 2 images, and the parameter count.\"\"\"
+    model = model_cls(in_channels=channels, num_classes=classes, image_size=size).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, channels, size, size))
+    return f"output {tuple(out.shape)}, {sum(p.numel() for p in model.parameters()):,} parameters"
+
+
+for channels, size in ((1, 28), (3, 32)):
+    print(f"{channels}x{size}x{size} images, 10 classes, a batch of 2:")
+    print(f"  CNNSimple  {describe(CNNSimple, channels, size)}")
+    try:
+        print(f"  BetterCNN  {describe(BetterCNN, channels, size)}")
+    except NotImplementedError as err:
+        print(f"  BetterCNN  not implemented yet: {err}")"""
+
+ASSIGNMENT_01_RUNS = f"""\
+import shutil
+
+RECIPE = "train.batch_size=128 optim.lr=0.002"  # the README's recipe, the same for both networks
+better, simple = RUNS / "a01-better-cnn", RUNS / "a01-cnn-simple"
+for folder in (better, simple):
+    shutil.rmtree(folder, ignore_errors=True)  # fresh runs every time this cell runs
+{TRAIN_CMD} {{TRAIN}} {{RECIPE}} course.impl={{IMPL}} model.name=better_cnn run.folder={{better}}
+{TRAIN_CMD} {{TRAIN}} {{RECIPE}} course.impl={{IMPL}} model.name=cnn_simple run.folder={{simple}}"""
+
+ASSIGNMENT_01_COMPARE = """\
+import matplotlib.pyplot as plt
+
+runs = {"BetterCNN": better, "CNNSimple": simple}
+if not (better / "metrics.jsonl").is_file():  # e.g. the stub: its run stopped at once
+    print("Nothing to compare yet: the BetterCNN run did not finish (see its output above)")
+else:
+    fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+    for label, folder in runs.items():
+        history = records(folder)
+        epochs = [r["epoch"] for r in history]
+        ax.plot(epochs, [100 * r["val_acc"] for r in history], "o-", label=label)
+        accs = ", ".join(f"{100 * r['val_acc']:.2f}%" for r in history)
+        print(f"{label:<10} val_acc per epoch: {accs}")
+    ax.set(xlabel="epoch", ylabel="val accuracy (%)", title="BetterCNN and CNNSimple, same data and recipe")
+    ax.set_xticks(epochs)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    plt.show()"""
+
+
+def assignment_01() -> list[tuple[str, str]]:
+    intro = (
+        "Implement `BetterCNN` in `assignments/assignment_01/model.py`; the task, the 25-epoch runs and "
+        "the grading are in `assignments/assignment_01/README.md`. This notebook checks your network's "
+        "shapes and size next to the starter's `CNNSimple`, trains both on the same data with the same "
+        "recipe, compares their accuracy per epoch, and grades your code."
+    )
+    return [
+        ("markdown", header("assignment_01.ipynb", "Assignment 1: a better network", intro)),
+        ("code", SETUP),
+        (
+            "markdown",
+            "## Shapes and size\n\nThe trainer builds `BetterCNN(in_channels=..., num_classes=..., "
+            "image_size=...)`: 1x28x28 for MNIST, 3x32x32 for CIFAR-10. It must return `(batch, classes)` "
+            "logits with at most 1,000,000 parameters. While the stub still raises `NotImplementedError`, "
+            "this cell says so.",
+        ),
+        ("code", ASSIGNMENT_01_SHAPES),
+        (
+            "markdown",
+            "## BetterCNN against CNNSimple\n\nThe same command twice; only `model.name` differs "
+            "(`better_cnn` is your class, see `starter/seams.py`). Three epochs of MNIST here; in quick "
+            "mode, a few steps of synthetic data.",
+        ),
+        ("code", ASSIGNMENT_01_RUNS),
+        ("code", ASSIGNMENT_01_COMPARE),
+        (
+            "markdown",
+            "## The 25-epoch runs\n\nPart of the grade is two 25-epoch runs of your network, on MNIST and "
+            "on CIFAR-10 (augmented), each in a folder inside `assignments/assignment_01/runs/`. From a "
+            "terminal at the repository root:\n\n"
+            "```bash\n"
+            "python starter/train.py --configs assets/configs.yml --override_args model.name=better_cnn \\\n"
+            "    train.epochs=25 train.batch_size=128 optim.lr=0.002 run.folder=assignments/assignment_01/runs/mnist\n"
+            "python starter/train.py --configs assets/configs.yml --override_args model.name=better_cnn \\\n"
+            "    dataset.name=cifar10 data.augment=true train.epochs=25 train.batch_size=128 optim.lr=0.002 \\\n"
+            "    run.folder=assignments/assignment_01/runs/cifar10\n"
+            "```\n\n"
+            "Then fill in `assignments/assignment_01/results.yaml`: for each dataset, `accuracy` is the "
+            "final epoch's `val_acc` in percent with two decimals (the last line of the run's "
+            "`metrics.jsonl`), and `run` the run folder, relative to the repository root. The grader "
+            "checks each number against its run folder. On a GPU these runs take minutes; on a 2-core "
+            "CPU, tens of minutes each.",
+        ),
+        ("markdown", "## Grade"),
+        ("code", grade_cell(1, quick_only="not accuracy and not 25_epochs")),
+    ]
+
+
+ASSIGNMENT_02_TRAIN = f"""\
+import shutil
+
+run = RUNS / "a02-checkpoints"  # a fixed folder: launching again continues the run in it
+shutil.rmtree(run, ignore_errors=True)  # a fresh run every time this cell runs
+EVERY = 10 if QUICK else 200  # also save last.pt every EVERY optimizer steps, not only at epoch ends
+CKPT = f"checkpoint.enabled=true checkpoint.every_steps={{EVERY}} checkpoint.keep_last=2"
+{TRAIN_CMD} {{TRAIN}} {{CKPT}} course.impl={{IMPL}} run.folder={{run}}"""
+
+ASSIGNMENT_02_LIST = """\
+checkpoints = run / "checkpoints"
+if checkpoints.is_dir():
+    for path in sorted(checkpoints.iterdir()):
+        print(f"{path.name:<16}{path.stat().st_size / 1e3:>10.1f} kB")
+else:
+    print(f"no {checkpoints}: the run saved no checkpoint (see its output above)")"""
+
+ASSIGNMENT_02_RESUME = f"""\
+MORE = "train.epochs=3" if QUICK else "train.epochs=4"  # one epoch more than the first launch
+{TRAIN_CMD} {{TRAIN}} {{CKPT}} {{MORE}} course.impl={{IMPL}} run.folder={{run}}"""
+
+ASSIGNMENT_02_USE = """\
+!{sys.executable} starter/evaluate.py {run} --impl {IMPL}
+!{sys.executable} starter/predict.py {run} --impl {IMPL} --index 0 --top 3"""
+
+ASSIGNMENT_02_MALICIOUS = """\
+import importlib
+
+import torch
+
+from starter.errors import CourseError
+
+checkpoint = importlib.import_module(f"{IMPL}.assignment_02.checkpoint")
+
+
+class Payload:
+    \"\"\"Unpickling this calls print("pwned"); a real attack would run anything else instead.\"\"\"
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+malicious = RUNS / "a02-malicious.pt"
+malicious.parent.mkdir(parents=True, exist_ok=True)
+torch.save({"format": "dl-course-checkpoint/1", "engine": Payload()}, malicious)
+try:
+    checkpoint.load_checkpoint(malicious)
+except CourseError as err:
+    print(f"refused, as it should be: {err}")
+except NotImplementedError as err:
+    print(f"not implemented yet: {err}")
+else:
+    print("loaded WITHOUT an error: if 'pwned' is printed above, the file ran its code on this machine")"""
+
+ASSIGNMENT_02_RESET = f"""\
+{TRAIN_CMD} {{TRAIN}} {{CKPT}} course.impl={{IMPL}} run.folder={{run}} --reset"""
+
+
+def assignment_02() -> list[tuple[str, str]]:
+    intro = (
+        "Implement `assignments/assignment_02/checkpoint.py` (the file format: atomic saves, loading "
+        "that never runs code, RNG states, wrapped models' weights) and `manager.py` (`last.pt`, "
+        "`best.pt`, resume, early stopping); the task is in `assignments/assignment_02/README.md`. This "
+        "notebook trains with checkpoints, resumes, evaluates and predicts from a checkpoint, shows that "
+        "a malicious file is refused, and grades your code."
+    )
+    return [
+        ("markdown", header("assignment_02.ipynb", "Assignment 2: checkpoints", intro)),
+        ("code", SETUP),
+        (
+            "markdown",
+            "## Train with checkpoints\n\n`checkpoint.enabled=true` turns your `CheckpointManager` on "
+            "(`starter/seams.py`); `run.folder` is fixed so that a second launch finds the checkpoints.",
+        ),
+        ("code", ASSIGNMENT_02_TRAIN),
+        ("markdown", "`last.pt`, `best.pt` and the last `checkpoint.keep_last` epochs:"),
+        ("code", ASSIGNMENT_02_LIST),
+        (
+            "markdown",
+            "## Launch it again\n\nThe same command, with one more epoch. `checkpoint.resume=auto` (the "
+            "default) continues from `last.pt`: the run says `resumed from ...` and trains only the epoch "
+            "that is left. A run killed midway continues the same way, from its last save.",
+        ),
+        ("code", ASSIGNMENT_02_RESUME),
+        (
+            "markdown",
+            "## Use a checkpoint\n\n`evaluate.py` measures the run's `best.pt` on the test set (the whole "
+            "test set: in quick mode training evaluated one batch only, so the numbers differ); "
+            "`predict.py` classifies one test image.",
+        ),
+        ("code", ASSIGNMENT_02_USE),
+        (
+            "markdown",
+            "## A checkpoint must not run code\n\n`torch.load` unpickles, and a pickle can call any "
+            'function. This cell writes a file whose unpickling calls `print("pwned")` and loads it '
+            "with your `load_checkpoint`, which must refuse it (`weights_only=True`) without running it.",
+        ),
+        ("code", ASSIGNMENT_02_MALICIOUS),
+        (
+            "markdown",
+            "## Start over\n\n`--reset` ignores the folder's checkpoints (`checkpoint.resume=none`): a new "
+            "run from epoch 1 in the same folder, whose saves overwrite the old ones.",
+        ),
+        ("code", ASSIGNMENT_02_RESET),
+        ("markdown", "## Grade"),
+        ("code", grade_cell(2, quick_only="round_trip or rng or wrapped or early_stopping_counts")),
+    ]
+
+
 NOTEBOOKS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "00_quickstart.ipynb": quickstart,
+    "assignment_01.ipynb": assignment_01,
+    "assignment_02.ipynb": assignment_02,
     "assignment_07.ipynb": assignment_07,
 }
 

@@ -27,6 +27,33 @@ NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
 CELL_TIMEOUT_S = 300
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s)]+/[^/\s)]+)/blob/([^/\s)]+)/([^\s)]+)")
+# What a notebook's output must show, beyond "no cell raised": (regex, how many times) over
+# all its cells' printed output, on the reference (solutions) and on the untouched stub.
+ON_SOLUTIONS = {
+    "assignment_01.ipynb": [
+        (r"BetterCNN  output \(2, 10\), [\d,]+ parameters", 2),  # 1x28x28 and 3x32x32
+        (r"BetterCNN  val_acc per epoch: \d", 1),
+    ],
+    "assignment_02.ipynb": [
+        (r"(?m)^last\.pt ", 1),  # the checkpoints folder's listing
+        (r"(?m)^best\.pt ", 1),
+        (r"resumed from \S+last\.pt: epoch 2,", 1),  # the second launch, and not the --reset one
+        (r"test acc \d+\.\d+%", 1),  # evaluate.py
+        (r"predicted class \d", 1),  # predict.py
+        (r"refused, as it should be: refused to load \S+a02-malicious\.pt", 1),
+        (r"(?m)^pwned$", 0),  # the malicious file's payload never ran
+    ],
+}
+ON_THE_STUB = {
+    "assignment_01.ipynb": [
+        (r"BetterCNN  not implemented yet: A1: implement BetterCNN", 2),
+        (r"Nothing to compare yet", 1),
+    ],
+    "assignment_02.ipynb": [
+        (r"not implemented yet: A2: implement load_checkpoint", 1),
+        (r"(?m)^pwned$", 0),
+    ],
+}
 
 
 def load_builder():
@@ -78,11 +105,19 @@ def images_in(nb) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+def check_output(nb, expected: list[tuple[str, int]]) -> None:
+    out = "".join(text_of(c) for c in nb.cells if c.cell_type == "code")
+    for pattern, times in expected:
+        found = len(re.findall(pattern, out))
+        assert found == times, f"expected {times} x {pattern!r} in the output, found {found}:\n{out[-4000:]}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
 def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, kernel_specs):
     """From notebooks/ (Jupyter's working directory for a notebook): no cell raises, every
-    `!` training run finishes, every `!` grader run passes on the reference, plots render."""
+    `!` training run finishes, every `!` grader run passes on the reference, plots render,
+    and the output shows what the notebook demonstrates (ON_SOLUTIONS)."""
     runs = tmp_path / "runs"
     nb = execute(nbformat.read(path, as_version=4), NOTEBOOKS, runs, kernel_specs)
     for cell in (c for c in nb.cells if c.cell_type == "code"):  # `!` commands never raise: check their output
@@ -92,7 +127,9 @@ def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, kernel_specs):
             assert out.count("done: best val_acc") == trainings, f"a training run failed:\n{out[-3000:]}"
         if "-m pytest autograder" in cell.source:
             assert re.search(r"\d+ passed", out) and not re.search(r"\d+ (failed|error)", out), out[-3000:]
-    assert images_in(nb) >= 1, "no plot was drawn"
+    if any("plt.show()" in c.source for c in nb.cells):
+        assert images_in(nb) >= 1, "no plot was drawn"
+    check_output(nb, ON_SOLUTIONS.get(path.name, []))
     assert runs.is_dir() and any(runs.iterdir()), "the runs did not go to COURSE_RUNS"
 
 
@@ -101,10 +138,11 @@ def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, kernel_specs):
 def test_assignment_notebook_runs_on_the_untouched_stub(path: Path, tmp_path: Path, kernel_specs):
     """A student's first run, on assignments/ as shipped: the stub's NotImplementedError is
     reported, the plots that need it are skipped, the grader reports failures, and no
-    cell raises."""
+    cell raises (ON_THE_STUB)."""
     nb = execute(nbformat.read(path, as_version=4), NOTEBOOKS, tmp_path / "runs", kernel_specs, impl="assignments")
     graded = [text_of(c) for c in nb.cells if c.cell_type == "code" and "-m pytest autograder" in c.source]
     assert graded and all(re.search(r"\d+ (passed|failed)", out) for out in graded), graded
+    check_output(nb, ON_THE_STUB.get(path.name, []))
 
 
 @pytest.mark.parametrize("where", ["repo_root", "outside_a_checkout"])
