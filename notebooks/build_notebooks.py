@@ -347,7 +347,7 @@ def assignment_01() -> list[tuple[str, str]]:
             "markdown",
             "## Shapes and size\n\nThe trainer builds `BetterCNN(in_channels=..., num_classes=..., "
             "image_size=...)`: 1x28x28 for MNIST, 3x32x32 for CIFAR-10. It must return `(batch, classes)` "
-            "logits with at most 1,000,000 parameters. While the stub still raises `NotImplementedError`, "
+            "logits with at most 150,000 parameters. While the stub still raises `NotImplementedError`, "
             "this cell says so.",
         ),
         ("code", ASSIGNMENT_01_SHAPES),

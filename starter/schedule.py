@@ -24,3 +24,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Config, steps_per_epo
     if impl is None:
         return LambdaLR(optimizer, lr_lambda=constant)
     return impl(optimizer, cfg.schedule, cfg.optim.lr, steps_per_epoch, cfg.train.epochs)
+
+
+def one_cycle(optimizer: torch.optim.Optimizer, cfg, base_lr: float, steps_per_epoch: int, epochs: int) -> LRScheduler:
+    """PyTorch's own OneCycleLR (a quarter of the steps up to `base_lr`, then annealing to
+    almost zero), with the same signature as an assignment's build_scheduler. Not a config
+    choice: Assignment 1's grader and benchmark pass it to `train(cfg, replace=...)` to fix
+    their recipe independently of Assignment 7, which is where you build schedules."""
+    total = steps_per_epoch * epochs
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=base_lr, total_steps=total, pct_start=0.25)
