@@ -9,8 +9,8 @@ instructor tests, CI, and the grading and release tools. It then checks what it 
 no `solutions` folder, and no file that contains a non-trivial line of a solution block
 (the lines between `# BEGIN SOLUTION` and `# END SOLUTION` in solutions/**.py; blank
 lines, comments, bare `return`/`pass`-like lines, lines under 12 characters and lines
-the starter code has too are not). A leak exits with status 1 and names the file; bad
-input exits with 2.
+the starter code or the solutions outside their blocks have too are not). A leak
+exits with status 1 and names the file; bad input exits with 2.
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ def student_files(repo: Path = REPO) -> list[str]:
     return [p for p in listed.split("\0") if p and not p.startswith(tuple(INSTRUCTOR_ONLY)) and (repo / p).is_file()]
 
 
-def solution_lines(solutions: Path) -> dict[str, str]:
-    """Every non-trivial line (stripped) inside a solution block, with where it comes from."""
+def split_solutions(solutions: Path) -> tuple[dict[str, str], list[str]]:
+    """(every non-trivial line (stripped) inside a solution block, with where it comes
+    from; every line outside the blocks, which the stubs carry anyway)."""
     lines: dict[str, str] = {}
+    outside: list[str] = []
     for path in sorted(solutions.rglob("*.py")):
         inside = False
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -53,15 +55,24 @@ def solution_lines(solutions: Path) -> dict[str, str]:
                 inside = bool(BEGIN.match(line))
             elif inside and not TRIVIAL.fullmatch(line.strip()):
                 lines.setdefault(line.strip(), f"{path.relative_to(solutions.parent).as_posix()}:{number}")
-    return lines
+            elif not inside:
+                outside.append(line)
+    return lines, outside
+
+
+def solution_lines(solutions: Path) -> dict[str, str]:
+    """Every non-trivial line (stripped) inside a solution block, with where it comes from."""
+    return split_solutions(solutions)[0]
 
 
 def find_leaks(release: Path, solutions: Path) -> list[str]:
     """What in `release` gives a solution away: one message per leaking file or folder.
     A solution line that the starter code also has (`starter/**.py`, which every student
-    gets) gives nothing away: e.g. `except Exception as err:`."""
-    given = "\n".join(path.read_text() for path in release.glob("starter/**/*.py"))
-    lines = {line: where for line, where in solution_lines(solutions).items() if line not in given}
+    gets), or that the solution files have outside their blocks too (the stubs carry those
+    lines), gives nothing away: e.g. `except Exception as err:`, `if self.dist.is_main:`."""
+    block_lines, outside = split_solutions(solutions)
+    given = "\n".join([*(path.read_text() for path in release.glob("starter/**/*.py")), *outside])
+    lines = {line: where for line, where in block_lines.items() if line not in given}
     leaks = []
     for path in sorted(release.rglob("*")):
         rel = path.relative_to(release).as_posix()

@@ -61,8 +61,17 @@ class CheckpointManager:
         self.stopper = EarlyStopping(self.cfg.mode, self.cfg.early_stop_patience)
 
     def state(self, engine: Engine, loop: LoopState) -> dict:
-        """The whole training state, as one weights_only-loadable dict."""
-        raise NotImplementedError("A2: implement CheckpointManager.state in assignments/assignment_02/manager.py")
+        """The whole training state, as one weights_only-loadable dict (the layout the
+        README documents; capture_rng is yours to write)."""
+        return {
+            "format": FORMAT,
+            "engine": engine.state_dict(),
+            "loop": loop.state_dict(),
+            "rng": capture_rng(),
+            "manager": self.stopper.state_dict(),
+            "config": self.config,
+            "metrics": loop.history[-1] if loop.history else {},
+        }
 
     def restore(self, engine: Engine, state: LoopState) -> LoopState:
         """`checkpoint.resume`: auto (the run folder's last.pt, if any), none (start over),

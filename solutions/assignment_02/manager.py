@@ -70,8 +70,8 @@ class CheckpointManager:
         self.stopper = EarlyStopping(self.cfg.mode, self.cfg.early_stop_patience)
 
     def state(self, engine: Engine, loop: LoopState) -> dict:
-        """The whole training state, as one weights_only-loadable dict."""
-        # BEGIN SOLUTION
+        """The whole training state, as one weights_only-loadable dict (the layout the
+        README documents; capture_rng is yours to write)."""
         return {
             "format": FORMAT,
             "engine": engine.state_dict(),
@@ -81,7 +81,6 @@ class CheckpointManager:
             "config": self.config,
             "metrics": loop.history[-1] if loop.history else {},
         }
-        # END SOLUTION
 
     def restore(self, engine: Engine, state: LoopState) -> LoopState:
         """`checkpoint.resume`: auto (the run folder's last.pt, if any), none (start over),
