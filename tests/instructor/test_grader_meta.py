@@ -40,9 +40,11 @@ def test_stubs_are_generated_from_the_solutions():
 
 def test_reference_solutions_earn_every_point(tmp_path):
     results = grade("solutions", tmp_path / "results.json")
-    failed = [t["name"] + ": " + t["output"][:300] for t in results["tests"] if t["score"] != t["max_score"]]
+    # Tests of a tier this machine lacks (the GPU tier here) skip, and a skip earns nothing.
+    ran = [t for t in results["tests"] if not t["output"].startswith("skipped:")]
+    failed = [t["name"] + ": " + t["output"][:300] for t in ran if t["score"] != t["max_score"]]
     assert not failed, "\n".join(failed)
-    assert results["returncode"] == 0 and results["score"] == sum(t["max_score"] for t in results["tests"]) > 0
+    assert results["returncode"] == 0 and results["score"] == sum(t["max_score"] for t in ran) > 0
 
 
 def test_untouched_stubs_earn_no_points(stub_results):
