@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from autograder.results import assignment_of, gradescope_results, points_table, record_report
+from starter.runfolder import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT_S = 120
@@ -182,8 +183,7 @@ class TrainRun:
         return dirs[0]
 
     def jsonl(self, name: str) -> list[dict]:
-        with open(self.run_dir / name, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return read_jsonl(self.run_dir / name)
 
 
 @pytest.fixture

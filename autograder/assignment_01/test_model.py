@@ -8,7 +8,6 @@ targets; it skips (earning nothing) on machines without a GPU.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -129,7 +128,7 @@ def test_recorded_25_epoch_accuracy_matches_its_run_folder(impl, dataset):
         "better_cnn",
         25,
     )
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_jsonl(run / "metrics.jsonl")
     assert [r["epoch"] for r in records] == list(range(1, 26)), f"{run}: metrics.jsonl must hold 25 epochs"
     final = 100 * records[-1]["val_acc"]
     assert float(entry["accuracy"]) == pytest.approx(final, abs=0.01), (

@@ -29,6 +29,7 @@ from starter.errors import CourseError
 from starter.loop import LoopState
 from starter.models import CNNSimple
 from starter.precision import FP32
+from starter.runfolder import read_jsonl
 from starter.schedule import build_scheduler
 
 REPO = Path(__file__).resolve().parents[2]
@@ -280,9 +281,9 @@ def test_a_run_killed_mid_training_resumes_to_identical_weights(ck, impl, rng, t
     assert_same(a["engine"]["model"], b["engine"]["model"], f"weights after a kill at step {kill_at}")
     assert_same(a["engine"]["optimizer"], b["engine"]["optimizer"], "optimizer state")
     assert a["loop"]["global_step"] == b["loop"]["global_step"] == epochs * steps
-    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    metrics = read_jsonl(folder / "metrics.jsonl")
     assert [m["epoch"] for m in metrics] == list(range(1, epochs + 1)), "each epoch logged once"
-    reference = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    reference = read_jsonl(tmp_path / "whole" / "metrics.jsonl")
     for m, r in zip(metrics, reference, strict=True):
         assert (m["train_loss"], m["val_loss"]) == (r["train_loss"], r["val_loss"]), f"epoch {m['epoch']} metrics"
 
