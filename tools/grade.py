@@ -7,8 +7,11 @@ the score (instructors, and Gradescope through tools/gradescope.py).
     python tools/grade.py --write-manifest    # after changing a grader or starter file; commit it
     python tools/grade.py --check             # only check the grader's files against the manifest
 
-How (the grader runs the student's code with its own rights, so it trusts nothing that
-code can write):
+How (it trusts nothing the student's code can write; the README's threat model says what
+is prevented, what is detected and what remains):
+0. As root (Gradescope), the student's code runs as an unprivileged user (`--sandbox-user`,
+   created on first use; `--no-sandbox` opts out) that cannot write the grader's files or
+   the results, nor signal this process (autograder/sandbox.py).
 1. Integrity. `autograder/MANIFEST.sha256` holds the sha256 of every file the grade
    depends on (`autograder/` but `hidden/`, `starter/`, `assets/configs.yml`,
    `pyproject.toml`, this file). Grading is refused when one differs, is missing or is
@@ -21,8 +24,12 @@ code can write):
    them and streams one record per finished test over an inherited pipe
    (`autograder/stream.py`). Points come from the collection, never from the run. A
    test without a record (the process exited or was killed early) earns nothing; a test
-   reported twice, or a line the grader did not write, refuses the grade. Leftover
-   processes of the run are killed before the results are written.
+   reported twice, or a line the grader did not write, refuses the grade. Inside the child
+   a guard (autograder/guard.py) reports tampering it sees (imports of the grader's code,
+   writes to its files, introspection of pytest, patched pytest internals): that refuses
+   the grade too. Every process of the run (its session, anything carrying its marker and,
+   sandboxed, every process of the sandbox user) is ended before the results are written;
+   one that left the session refuses the grade.
 4. This process writes `--out` (Gradescope's results.json, replacing whatever is there)
    and prints the points table.
 
@@ -132,70 +139,97 @@ def check_integrity(repo: Path) -> None:
 # ---------------------------------------------------------------- the pytest children
 
 
-def run_pytest(args: list[str], time_limit: float, capture: bool) -> tuple[int | None, list[dict], str]:
-    """Run `python -m pytest ARGS -p autograder.stream` in a session of its own; return
-    its exit status (None when killed at the time limit), the messages it streamed and,
-    when `capture`, its output."""
-    token = secrets.token_hex(16)
+def run_pytest(args: list[str], time_limit: float, capture: bool, sandbox) -> tuple[int | None, list[dict], str]:
+    """Run `python -m pytest ARGS -p autograder.stream` in a session of its own, as the
+    sandbox's user; return its exit status (None when killed at the time limit), the
+    messages it streamed and, when `capture`, its output. Refused when the stream holds a
+    line the grader did not write, when the guard saw tampering, or when a process of the
+    run left its session."""
+    token, marker = secrets.token_hex(16), secrets.token_hex(8)
     read_fd, write_fd = os.pipe()
+    token_read, token_write = os.pipe()  # the token travels by pipe: /proc/<pid>/environ would show it
+    os.write(token_write, token.encode())
+    os.close(token_write)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", AUTOGRADER_STREAM_FD=str(write_fd), AUTOGRADER_STREAM_TOKEN=token)
+    # No bytecode files: the child writes nothing beside the grader's files (the guard forbids it).
+    env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1", AUTOGRADER_STREAM_FD=str(write_fd),
+               AUTOGRADER_TOKEN_FD=str(token_read))  # fmt: skip
     cmd = [sys.executable, "-m", "pytest", *args, "-c", "pyproject.toml", "--rootdir", ".",
            "-p", "no:cacheprovider", "-p", "pytest_timeout", "-p", "autograder.stream"]  # fmt: skip
     output = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT) if capture else {}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, pass_fds=[write_fd], start_new_session=True,
-                            stdin=subprocess.DEVNULL, **output)  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO, env=sandbox.environment(env, marker), pass_fds=[write_fd, token_read],
+                            start_new_session=True, stdin=subprocess.DEVNULL, **output,
+                            **sandbox.popen_args())  # fmt: skip
     os.close(write_fd)
+    os.close(token_read)
     fds = [read_fd] + ([proc.stdout.fileno()] if capture else [])
-    received, killed = supervise(proc, fds, time.monotonic() + time_limit)
+    received, killed = supervise(proc, fds, time.monotonic() + time_limit, sandbox, marker)
     os.close(read_fd)
     if capture:
         proc.stdout.close()
-    messages = []
+    messages, tampering = [], []
     for line in received[read_fd].decode(errors="replace").splitlines():
         try:
             message = json.loads(line)
             assert isinstance(message, dict) and message.pop("token") == token
         except (ValueError, AssertionError, KeyError):
             raise Refused("a line in the grading stream was not written by the grader (tampering)") from None
-        messages.append(message)
+        if "tamper" in message:
+            tampering.append(str(message["tamper"]))
+        else:
+            messages.append(message)
+    if tampering:
+        raise Refused(f"tampering detected: {'; '.join(tampering)[:2000]}")
+    if sandbox.ended:
+        raise Refused(f"a process of the submission left the grading session: {', '.join(sandbox.ended)[:2000]}")
     captured = received[fds[-1]].decode(errors="replace") if capture else ""
     return None if killed else proc.returncode, messages, captured
 
 
-def supervise(proc: subprocess.Popen, fds: list[int], deadline: float) -> tuple[dict[int, bytes], bool]:
-    """Read `fds` until `proc` exits or the deadline passes, then kill every process left
-    in its session (the child at the deadline, and anything it started), then take what
-    is left in the pipes without waiting for a writer that escaped the session. Returns
-    what each fd gave and whether the child was killed at the deadline."""
+def supervise(proc: subprocess.Popen, fds: list[int], deadline: float, sandbox, marker: str) -> tuple[dict, bool]:
+    """Read `fds` until `proc` exits or the deadline passes (ending, once a second, any
+    process of the run that left its session), then end every process of the run (the
+    child at the deadline, and anything it started), then take what is left in the pipes
+    without waiting for a writer that escaped. Returns what each fd gave and whether the
+    child was killed at the deadline."""
     received, open_fds = {fd: b"" for fd in fds}, list(fds)
+    next_scan = time.monotonic() + 1
     while proc.poll() is None and time.monotonic() < deadline:
+        if time.monotonic() > next_scan:
+            escaped = {pid for pid, (_, out, _) in sandbox.processes(proc.pid, marker).items() if out}
+            if escaped:
+                sandbox.end_processes(proc.pid, marker)
+            next_scan = time.monotonic() + 1
         if not open_fds:  # the child closed its pipes: just wait for it
             try:
-                proc.wait(timeout=deadline - time.monotonic())
+                proc.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 pass
-            break
+            continue
         for fd in select.select(open_fds, [], [], 0.2)[0]:
             chunk = os.read(fd, 1 << 16)
             received[fd] += chunk
             if not chunk:  # end of file (a closed pipe stays "ready")
                 open_fds.remove(fd)
+        if b'"tamper"' in received[fds[0]]:  # the guard saw tampering: nothing after it counts
+            break
     killed = proc.poll() is None
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+    sandbox.end_processes(proc.pid, marker)
     for fd in open_fds:
         while select.select([fd], [], [], 0)[0] and (chunk := os.read(fd, 1 << 16)):
             received[fd] += chunk
     return received, killed
 
 
-def collect(paths: list[str], impl: str) -> dict[str, dict]:
+def collect(paths: list[str], impl: str, sandbox) -> dict[str, dict]:
     """The graded tests by node id, in order, with their points and visibility."""
-    returncode, messages, output = run_pytest([*paths, f"--impl={impl}", "--collect-only", "-q"], 600, capture=True)
+    args = [*paths, f"--impl={impl}", "--collect-only", "-q"]
+    returncode, messages, output = run_pytest(args, 600, capture=True, sandbox=sandbox)
     expected = {m["collected"]: m for m in messages if "collected" in m}
     if returncode != 0 or not expected:
         tail = "\n".join(output.strip().splitlines()[-30:])
@@ -205,7 +239,7 @@ def collect(paths: list[str], impl: str) -> dict[str, dict]:
     return expected
 
 
-def grade(assignment: int, impl: str, time_limit: float) -> tuple[list, str]:
+def grade(assignment: int, impl: str, time_limit: float, sandbox) -> tuple[list, str]:
     """Grade one assignment (its integrity already checked): the records, in collection
     order, and a note for Gradescope's output."""
     from autograder.results import GradedTest
@@ -215,9 +249,9 @@ def grade(assignment: int, impl: str, time_limit: float) -> tuple[list, str]:
     if (REPO / "autograder/hidden" / folder).is_dir():
         paths.append(f"autograder/hidden/{folder}")
     snapshot = hashes(REPO, graded_files(REPO) + hidden_files())
-    expected = collect(paths, impl)
+    expected = collect(paths, impl, sandbox)
     check_unchanged(snapshot, "collecting the tests")
-    returncode, messages, _ = run_pytest([*paths, f"--impl={impl}"], time_limit, capture=False)
+    returncode, messages, _ = run_pytest([*paths, f"--impl={impl}"], time_limit, capture=False, sandbox=sandbox)
     check_unchanged(snapshot, "running the tests")
     reported: dict[str, dict] = {}
     for message in messages:
@@ -270,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=Path, help="a folder of assignment_NN/ hidden tests to grade too")
     parser.add_argument("--out", type=Path, help="where to write Gradescope's results.json")
     parser.add_argument("--time-limit", type=float, default=3600, help="seconds for the whole test run")
+    parser.add_argument("--sandbox-user", default="course-student",
+                        help="as root: the unprivileged user that runs student code (created if missing; one grade "
+                             "at a time per user, since every process of it is ended after each run)")  # fmt: skip
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="as root: run student code as root too (only for code you trust)")  # fmt: skip
     parser.add_argument("--write-manifest", action="store_true", help=f"regenerate {MANIFEST} and exit")
     parser.add_argument("--check", action="store_true", help="only check the grader's files (step 1) and exit")
     args = parser.parse_args(argv)
@@ -302,10 +341,22 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(args.hidden, REPO / "autograder/hidden", ignore=shutil.ignore_patterns("__pycache__"))
     try:
         check_integrity(REPO)
-        sys.path.insert(0, str(REPO))  # only now: this process runs autograder/results.py
+        sys.path.insert(0, str(REPO))  # only now: this process runs autograder/results.py and sandbox.py
         from autograder.results import gradescope_results, points_table
+        from autograder.sandbox import Sandbox, SandboxError
 
-        records, note = grade(args.assignment, args.impl, args.time_limit)
+        try:
+            sandbox = Sandbox.as_user(args.sandbox_user) if os.geteuid() == 0 and not args.no_sandbox else Sandbox()
+            sandbox.check_access(sys.executable, REPO)
+        except SandboxError as err:
+            raise Refused(str(err)) from None
+        if not sandbox.active:
+            why = "--no-sandbox" if os.geteuid() == 0 else "not root"
+            print(f"note: student code runs as this user ({why}); see the README's threat model", file=sys.stderr)
+        try:
+            records, note = grade(args.assignment, args.impl, args.time_limit, sandbox)
+        finally:
+            sandbox.cleanup()
     except Refused as refusal:
         message = f"grading refused: {refusal}"
         # Written by hand, not by autograder/results.py, which may be the tampered file.
