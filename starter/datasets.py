@@ -146,10 +146,13 @@ def _download(cfg: DatasetConfig, root: Path, chosen_by: str, looked_in: Path, f
     missing = f"dataset '{cfg.name}' not found in {looked_in} (root from {chosen_by})"
     if not cfg.download:
         raise CourseError(f"{missing}; {how}")
+    created = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
     try:
         root.mkdir(parents=True, exist_ok=True)
         fetch()
     except Exception as err:  # network errors come as URLError, OSError, RuntimeError...
+        for folder in created:  # a wrong dataset.root leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CourseError(f"{missing}, and downloading it failed ({reason}); {how}") from None
 

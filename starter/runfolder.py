@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -44,6 +46,19 @@ def create_run_dir(cfg: Config, dist: Distributed) -> Path:
         write_json(path / "meta.json", run_meta(cfg, dist))
     dist.barrier()
     return path
+
+
+@contextmanager
+def discard_if_unused(path: Path, dist: Distributed):
+    """Remove a run folder that this run created, if the block fails before anything but
+    config.yaml and meta.json was written to it: a run that never started leaves no debris.
+    A folder that held anything else (a run being resumed) is left as it is."""
+    try:
+        yield
+    except BaseException:
+        if dist.is_main and path.is_dir() and {p.name for p in path.iterdir()} <= {"config.yaml", "meta.json"}:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def _choose_path(cfg: Config) -> Path:

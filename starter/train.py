@@ -42,7 +42,7 @@ from starter.optim import build_optimizer  # noqa: E402
 from starter.precision import build_precision  # noqa: E402
 from starter.reproducibility import seed_everything, set_deterministic  # noqa: E402
 from starter.run_logger import build_logger  # noqa: E402
-from starter.runfolder import create_run_dir, write_json  # noqa: E402
+from starter.runfolder import create_run_dir, discard_if_unused, write_json  # noqa: E402
 from starter.schedule import build_scheduler  # noqa: E402
 
 
@@ -84,7 +84,8 @@ def train(cfg: Config, launched: float | None = None, replace: dict | None = Non
     # synthetic set). Flushing them to zero is what GPUs do anyway.
     torch.set_flush_denormal(True)
     dist = build_distributed(cfg, impls.get("distributed"))
-    run_dir = create_run_dir(cfg, dist)
+    # Everything that can fail on a bad setting comes before the run folder exists, so a
+    # wrong dataset.root or an unimplemented model leaves no empty folder behind.
     data = build_datasets(cfg.dataset, augment=cfg.data.augment)
     loaders = build_loaders(cfg, data, dist, impls.get("loaders"))
 
@@ -98,8 +99,11 @@ def train(cfg: Config, launched: float | None = None, replace: dict | None = Non
     else:
         engine = PlainEngine(dist.wrap(module), module, optimizer, scheduler, precision)
 
-    logger = build_logger(cfg, run_dir, dist, impls.get("logging"))
-    checkpointer = build_checkpointer(cfg, run_dir, dist, impls.get("checkpoint"))
+    run_dir = create_run_dir(cfg, dist)
+    with discard_if_unused(run_dir, dist):  # a checkpoint that fails to load, say
+        logger = build_logger(cfg, run_dir, dist, impls.get("logging"))
+        checkpointer = build_checkpointer(cfg, run_dir, dist, impls.get("checkpoint"))
+        state = checkpointer.restore(engine, LoopState())
     if dist.is_main:
         print(
             f"run folder: {run_dir}  ({cfg.dataset.name}, {cfg.model.name}, {dist.device}, "
@@ -109,7 +113,7 @@ def train(cfg: Config, launched: float | None = None, replace: dict | None = Non
 
     limits = LoopLimits(cfg.train.epochs, cfg.train.max_train_steps, cfg.train.max_eval_steps, cfg.logging.every_steps)
     timing = Timing()
-    state = fit(engine, loaders, dist, logger, checkpointer, limits, checkpointer.restore(engine, LoopState()), timing)
+    state = fit(engine, loaders, dist, logger, checkpointer, limits, state, timing)
 
     summary = summarize(state, cfg.train.epochs, module, timing, launched)
     summary["run_dir"] = str(run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,10 @@ from starter.errors import EXIT_NOT_IMPLEMENTED, EXIT_USAGE, CourseError, run_cl
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_train(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_train(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(REPO / "starter" / "train.py"), "--configs", str(REPO / "assets" / "configs.yml")]
-    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, **(env or {})}
+    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -55,6 +57,24 @@ def test_missing_dataset_offline_exits_2_naming_the_folder(tmp_path):
                        "dataset.download=false", f"run.dir={tmp_path / 'runs'}")  # fmt: skip
     assert result.returncode == EXIT_USAGE, result.stderr
     assert str(tmp_path / "cifar-100-python") in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists(), "a run that never started leaves no run folder"
+
+
+def test_a_wrong_dataset_root_creates_nothing_even_when_the_download_fails(tmp_path):
+    wrong = tmp_path / "no" / "such" / "root"
+    offline = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # a closed local port
+    result = run_train("--override_args", "dataset.name=cifar10", f"dataset.root={wrong}", "dataset.download=true",
+                       f"run.dir={tmp_path / 'runs'}", env=offline)  # fmt: skip
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert "downloading it failed" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "neither the data root nor a run folder was created"
+
+
+def test_a_stub_enabled_by_the_config_leaves_no_run_folder(tmp_path):
+    result = run_train("--override_args", "dataset.name=synthetic", "schedule.decay=cosine", "course.impl=assignments",
+                       f"run.dir={tmp_path / 'runs'}")  # fmt: skip
+    assert result.returncode == EXIT_NOT_IMPLEMENTED, result.stderr
+    assert not (tmp_path / "runs").exists(), "a run that never started leaves no run folder"
 
 
 def test_not_implemented_stub_is_one_line_exit_3(capsys):
