@@ -76,6 +76,30 @@ stream.record_report = passed
     )
 
 
+def reads_the_token_from_the_plugin(tmp):
+    """The attack that beat the first grader: the token and pipe from the plugin's module."""
+    return attack(
+        tmp,
+        f"""
+import json, os
+import autograder.stream as s
+line = {{"test": {{"nodeid": {FIRST_TEST!r}, "status": "passed"}}, "token": s._token}}
+os.write(int(s._fd), (json.dumps(line) + "\\n").encode())
+os._exit(0)
+""",
+    )
+
+
+def writes_results_json(tmp):
+    """At import: forge results.json, and leave a process (in the run's session) that keeps
+    forging it."""
+    out, fake = tmp / "results.json", tmp / "fake.json"
+    fake.write_text(json.dumps({"score": 16.0, "output": "forged", "tests": []}))
+    forger = f"exec >/dev/null 2>&1; while :; do cp {fake} {out}; sleep 0.05; done"
+    return attack(tmp, f"import shutil, subprocess\ntry:\n    shutil.copy({str(fake)!r}, {str(out)!r})\n"
+                       f"except OSError:\n    pass\nsubprocess.Popen(['sh', '-c', {forger!r}])\n")  # fmt: skip
+
+
 def forges_stream_records(tmp):
     """No token to be had: it writes made-up "passed" records to every open descriptor."""
     return attack(
@@ -162,9 +186,10 @@ def reports_who_runs_it(tmp):
 
 
 SCENARIOS = [imports_the_graders_reference, patches_pytest_reports, replaces_the_stream_recorder,
-             forges_stream_records, reads_the_token_from_the_environment, walks_the_stack_to_pytest,
-             searches_the_heap, rewrites_a_grader_file, escapes_with_setsid, double_forks_a_daemon,
-             forges_results_and_kills_the_grader, reports_who_runs_it]  # fmt: skip
+             reads_the_token_from_the_plugin, writes_results_json, forges_stream_records,
+             reads_the_token_from_the_environment, walks_the_stack_to_pytest, searches_the_heap,
+             rewrites_a_grader_file, escapes_with_setsid, double_forks_a_daemon, forges_results_and_kills_the_grader,
+             reports_who_runs_it]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +215,7 @@ def refused(results: dict, *words: str) -> None:
         ("imports_the_graders_reference", ["tampering detected", "imports autograder.assignment_07.test_schedule"]),
         ("patches_pytest_reports", ["tampering detected", "_pytest.reports.TestReport.from_item_and_call"]),
         ("replaces_the_stream_recorder", ["tampering detected", "autograder.stream.record_report"]),
+        ("reads_the_token_from_the_plugin", ["tampering detected", "imports autograder.stream"]),
         ("forges_stream_records", ["not written by the grader"]),
         ("reads_the_token_from_the_environment", ["tampering detected", "reads /proc/self/environ"]),
         ("walks_the_stack_to_pytest", ["tampering detected", "calls sys._getframe"]),
@@ -201,6 +227,15 @@ def refused(results: dict, *words: str) -> None:
 )
 def test_an_attack_from_inside_the_test_process_refuses_the_grade(runs, name, words):
     refused(runs[name], *words)
+
+
+def test_a_submission_that_writes_results_json_loses_to_the_grader(runs):
+    results = runs["writes_results_json"]
+    time.sleep(0.3)  # a forger still alive would rewrite the file within 0.05 s
+    assert results["returncode"] == 0, results["stderr"][-3000:]
+    on_disk = json.loads((results["tmp"] / "results.json").read_text())
+    assert on_disk["output"] != "forged" and on_disk["score"] == results["score"] == 0
+    assert len(on_disk["tests"]) == 8 and "tools/grade.py" in on_disk["output"]
 
 
 @SANDBOX
