@@ -7,14 +7,22 @@ it into the multiplier that PyTorch's `LambdaLR` applies to every parameter grou
 
 Conventions (the autograder checks them):
 - `step` counts optimizer steps from 0; the LR returned is the one step `step` uses.
-- Warmup lasts W = round(warmup_epochs * steps_per_epoch) steps and rises linearly from
+  Training has T = epochs * steps_per_epoch steps (0 .. T - 1); the scheduler is stepped
+  after each, so the last LR it computes is the one for step T.
+- Warmup lasts W = round(warmup_epochs * steps_per_epoch) steps, with Python's `round`,
+  which rounds halves to even (round(2.5) == 2, round(3.5) == 4), and rises linearly from
   `warmup_start_lr` at step 0 to `base_lr` at step W (the peak).
-- After warmup, over the T = epochs * steps_per_epoch steps of training:
+- From step W on:
   - `none`: stay at base_lr;
   - `cosine`: min_lr + (base_lr - min_lr) * (1 + cos(pi * (step - W) / (T - W))) / 2,
     so base_lr at step W and min_lr at step T;
   - `step`: base_lr * step_gamma ** floor(step / (step_epochs * steps_per_epoch)),
     counted from the start of training, never below min_lr.
+- Warmup may last all of training: W == T when warmup_epochs == epochs (the config
+  allows it; it forbids warmup_epochs > epochs, so W <= T always) or when W rounds up to
+  T. Then every training step is a warmup step and there is no decay phase; at step T
+  the rules above apply, with T - W taken as max(1, T - W) so that cosine gets
+  p = 0 / 1 = 0 rather than 0 / 0: `none` and `cosine` give base_lr there.
 """
 
 from __future__ import annotations
