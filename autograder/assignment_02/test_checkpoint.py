@@ -1,9 +1,13 @@
 """Assignment 2 grader: checkpoints that survive crashes, resume bit-exactly, never run
 code when loaded; the best model, early stopping, and evaluation from a checkpoint.
 
-Real runs of starter/train.py on the synthetic MNIST-like set in deterministic mode; a
-process really killed (SIGKILL) mid-epoch; a really malicious pickle. Inputs come from a
-per-submission seed (fixture `rng`).
+Crashes are made by the file system, not by patching a function: a child process saves
+under a file-size limit (RLIMIT_FSIZE) that the new checkpoint exceeds, so the write fails
+midway (a full disk) or the kernel kills the process midway (SIGXFSZ), whatever function
+wrote and whatever the temporary file is called. Real runs of the trainer on the
+synthetic MNIST-like set in deterministic mode, with a process really killed (SIGKILL)
+mid-epoch; a really malicious pickle. Inputs come from a per-submission seed (fixture
+`rng`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,10 @@ from starter.schedule import build_scheduler
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ("dataset.name=synthetic", "data.num_workers=0", "train.deterministic=true", "train.max_eval_steps=1")
+# Child processes (training runs, crashing saves) use one CPU thread: a tiny CNN gains
+# nothing from more, and on a shared 2-core machine OpenMP threads that spin-wait for a
+# busy core make a run ~7x slower. Runs compared with each other all use the same setting.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 @pytest.fixture
@@ -44,6 +51,17 @@ def ck(impl_module):
 @pytest.fixture
 def mgr(impl_module):
     return impl_module("assignment_02.manager")
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Training subprocesses started by this test (train_run) use one thread."""
+    for key, value in ONE_THREAD.items():
+        monkeypatch.setenv(key, value)
+
+
+def child_env() -> dict:
+    return {**os.environ, **ONE_THREAD}
 
 
 def trained_engine(seed: int, steps: int = 3) -> PlainEngine:
@@ -83,6 +101,23 @@ def manager(mgr, tmp_path: Path, *overrides: str):
     return mgr.build_checkpointer(cfg, tmp_path, SingleProcess(torch.device("cpu")))
 
 
+def epoch_record(epoch: int, **metrics: float) -> dict:
+    """What the loop hands to on_epoch_end: the epoch's metrics (these, or placeholders)."""
+    return {"epoch": epoch, "step": 10 * epoch, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0,
+            "val_acc": 0.5, **metrics}  # fmt: skip
+
+
+def draw_random_numbers() -> list:
+    """The next numbers of every generator a training run draws from."""
+    return [random.random(), np.random.rand(2).tolist(), np.random.normal(), torch.rand(3).tolist()]
+
+
+def seed_all(rng: random.Random) -> None:
+    random.seed(rng.random())
+    np.random.seed(rng.randrange(2**32))
+    torch.manual_seed(rng.randrange(2**32))
+
+
 # ---------------------------------------------------------------- the file
 
 
@@ -104,70 +139,102 @@ def test_save_and_load_round_trip_every_part_of_the_state(ck, mgr, rng, tmp_path
 
 @pytest.mark.points(2)
 def test_rng_states_restore_exactly(ck, rng, tmp_path):
-    random.seed(rng.random())
-    np.random.seed(rng.randrange(2**32))
-    torch.manual_seed(rng.randrange(2**32))
+    seed_all(rng)
     np.random.normal()  # leaves a cached Gaussian in NumPy's state
     captured = ck.capture_rng()
     path = tmp_path / "rng.pt"
     torch.save(captured, path)
-    first = (random.random(), np.random.rand(3).tolist(), np.random.normal(), torch.rand(3))
+    first = draw_random_numbers()
     ck.restore_rng(torch.load(path, weights_only=True))  # RNG states must be weights_only-safe
-    again = (random.random(), np.random.rand(3).tolist(), np.random.normal(), torch.rand(3))
-    assert first[:3] == again[:3] and torch.equal(first[3], again[3]), "the next random numbers must repeat"
+    assert draw_random_numbers() == first, "the next random numbers must repeat"
+
+
+# A child process that saves a new checkpoint over `path` under a file-size limit smaller
+# than that checkpoint. on_limit=fail: SIGXFSZ ignored, so the write that crosses the
+# limit fails with EFBIG, the way a full disk fails it. on_limit=kill: SIGXFSZ at its
+# default (Python ignores it at start-up; the child restores it), so the kernel kills the
+# process in the middle of that write: a crash at a known byte, not a race.
+CRASHING_SAVE = """\
+import importlib, resource, signal, sys
+import torch
+
+impl, path, limit, size, seed, on_limit = sys.argv[1:7]
+save_checkpoint = importlib.import_module(impl + ".assignment_02.checkpoint").save_checkpoint
+weights = torch.randn(int(size), generator=torch.Generator().manual_seed(int(seed)))
+state = {"format": "dl-course-checkpoint/1", "new": weights}
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file when killed
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN if on_limit == "fail" else signal.SIG_DFL)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    save_checkpoint(path, state)
+except BaseException as err:
+    print("raised", type(err).__name__, (str(err).splitlines() or [""])[0][:200], flush=True)
+    sys.exit(0)
+print("returned", flush=True)
+"""
+
+
+def save_in_a_crashing_child(impl: str, path: Path, rng: random.Random, on_limit: str) -> tuple[int, str, int]:
+    """Save a checkpoint of ~1-2 MB over `path` in a child that crashes (`on_limit`) once
+    it has written a random number of bytes of some file. Returns (exit status, output, limit)."""
+    size, seed = rng.randint(250_000, 500_000), rng.randrange(10**6)
+    buffer = io.BytesIO()
+    torch.save({"format": "dl-course-checkpoint/1", "new": torch.zeros(size)}, buffer)
+    limit = rng.randint(64 * 1024, len(buffer.getvalue()) * 3 // 4)  # inside the new file's tensor data
+    done = subprocess.run([sys.executable, "-c", CRASHING_SAVE, impl, str(path), str(limit), str(size), str(seed),
+                           on_limit], cwd=path.parent.parent, env={**child_env(), "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return done.returncode, (done.stdout + done.stderr).strip(), limit
+
+
+def previous_checkpoint(ck, rng: random.Random, tmp_path: Path) -> tuple[Path, bytes]:
+    """A small good checkpoint, saved by the submission: the one a crash must not destroy."""
+    path = tmp_path / "checkpoints" / "last.pt"
+    ck.save_checkpoint(path, {"format": "dl-course-checkpoint/1", "old": torch.arange(rng.randint(5, 50))})
+    assert path.is_file(), f"save_checkpoint({path}, ...) returned but wrote no file there"
+    return path, path.read_bytes()
 
 
 @pytest.mark.points(3)
-def test_a_save_that_crashes_midway_leaves_the_previous_checkpoint(ck, rng, tmp_path, monkeypatch):
-    path = tmp_path / "last.pt"
-    ck.save_checkpoint(path, {"probe": torch.arange(rng.randint(5, 50))})
-    before = path.read_bytes()
-    real_save = torch.save
-
-    def crashing_save(obj, f, *args, **kwargs):  # the disk fills up halfway through
-        buffer = io.BytesIO()
-        real_save(obj, buffer)
-        data = buffer.getvalue()[: rng.randint(10, 200)]
-        if isinstance(f, (str, os.PathLike)):
-            Path(f).write_bytes(data)
-        else:
-            f.write(data)
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(torch, "save", crashing_save)
-    with pytest.raises(OSError):
-        ck.save_checkpoint(path, {"probe": torch.zeros(1000)})
-    monkeypatch.undo()
-    assert path.read_bytes() == before, "the previous checkpoint must be untouched by a failed save"
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "last.pt"]
-    assert not leftovers, f"a failed save must not leave partial files behind: {leftovers}"
+@pytest.mark.timeout(150)
+def test_a_save_that_fails_midway_leaves_the_previous_checkpoint_and_no_partial_file(ck, impl, rng, tmp_path):
+    path, before = previous_checkpoint(ck, rng, tmp_path)
+    files_before = sorted(os.listdir(path.parent))
+    status, output, limit = save_in_a_crashing_child(impl, path, rng, on_limit="fail")
+    assert status == 0, f"the saving process failed: {output[-1500:]}"
+    assert output.startswith("raised"), (
+        f"the disk filled up after {limit} bytes, yet save_checkpoint returned normally ({output[-300:]}): "
+        "a failed save must raise"
+    )
+    assert path.is_file() and path.read_bytes() == before, (
+        f"the previous checkpoint was destroyed by a save that failed midway (disk full after {limit} bytes; "
+        f"it raised: {output[7:200]}): write the new checkpoint to a temporary file in the same folder, "
+        f"then os.replace it over {path.name}"
+    )
+    files_after = sorted(os.listdir(path.parent))
+    assert files_after == files_before, (
+        f"a failed save must remove what it wrote: the folder held {files_before} before, {files_after} after"
+    )
 
 
 @pytest.mark.points(2)
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)
 def test_a_process_killed_while_saving_never_leaves_a_corrupt_checkpoint(ck, impl, rng, tmp_path):
-    path = tmp_path / "last.pt"
-    script = (
-        "import sys, torch\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        f"from {impl}.assignment_02.checkpoint import save_checkpoint\n"
-        "i = 0\n"
-        "while True:\n"
-        "    i += 1\n"
-        f"    save_checkpoint({str(path)!r}, {{'i': i, 'w': torch.full((2_000_000,), float(i))}})\n"
-        "    print(i, flush=True)\n"
+    path, before = previous_checkpoint(ck, rng, tmp_path)
+    status, output, limit = save_in_a_crashing_child(impl, path, rng, on_limit="kill")
+    assert status == -signal.SIGXFSZ, (
+        f"the saving process was to be killed once it had written {limit} bytes of a file; it ended with "
+        f"status {status} instead: {output[-1500:]}"
     )
-    for _ in range(3):
-        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)  # fmt: skip
-        if not child.stdout.readline():  # wait until one complete save exists
-            pytest.fail(f"the saving process failed: {child.stderr.read().strip().splitlines()[-1]}", pytrace=False)
-        time.sleep(rng.uniform(0.0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        state = torch.load(path, weights_only=True)
-        assert torch.all(state["w"] == state["i"]), "the checkpoint mixes two saves"
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".pt")] == ["last.pt"]
+    assert path.is_file() and path.read_bytes() == before, (
+        f"the previous checkpoint was destroyed by a crash during save (the process was killed after writing "
+        f"{limit} bytes): write the new checkpoint to a temporary file in the same folder, then os.replace it "
+        f"over {path.name}"
+    )
+    # A killed process cannot clean up, so a temporary file may be left; the next save must still work.
+    again = {"format": "dl-course-checkpoint/1", "next": torch.arange(rng.randint(5, 50))}
+    ck.save_checkpoint(path, again)
+    assert_same(torch.load(path, weights_only=True), again, "the checkpoint saved after the crash")
 
 
 @pytest.mark.points(3)
@@ -222,70 +289,68 @@ def test_weights_of_a_wrapped_model_load_into_a_bare_model(ck, rng):
             assert torch.equal(value, plain[key]), f"{name}: {key} was not loaded"
 
 
-# ---------------------------------------------------------------- the manager, in real runs
+# ---------------------------------------------------------------- the manager, through its interface
 
 
-@pytest.mark.points(3)
-@pytest.mark.timeout(240)
-def test_last_and_best_are_in_the_run_folder_and_best_is_the_right_epoch(ck, train_run, rng):
-    monitor, mode = rng.choice([("val_acc", "max"), ("val_loss", "min"), ("train_loss", "min"), ("val_loss", "max")])
-    epochs = 4
-    run = train_run(*QUICK, f"train.epochs={epochs}", "train.max_train_steps=6", f"optim.lr={rng.uniform(0.01, 0.05)}",
-                    "checkpoint.enabled=true", f"checkpoint.monitor={monitor}", f"checkpoint.mode={mode}",
-                    "checkpoint.keep_last=2").check()  # fmt: skip
-    folder = run.run_dir / "checkpoints"
-    assert (folder / "last.pt").is_file() and (folder / "best.pt").is_file()
-    values = [r[monitor] for r in run.jsonl("metrics.jsonl")]
-    best_value = max(values) if mode == "max" else min(values)
-    best_epoch = values.index(best_value) + 1  # the first epoch that reached it
-    best = ck.load_checkpoint(folder / "best.pt")
-    last = ck.load_checkpoint(folder / "last.pt")
-    assert best["loop"]["epoch"] == best_epoch, f"{monitor} ({mode}) per epoch: {values}"
-    assert last["loop"]["epoch"] == epochs
-    kept = sorted(p.name for p in folder.glob("epoch_*.pt"))
-    assert kept == [f"epoch_{epochs - 1:03d}.pt", f"epoch_{epochs:03d}.pt"], "keep_last=2 keeps the last two"
+@pytest.mark.points(2)
+def test_a_resume_restores_the_random_generators(mgr, rng, tmp_path):
+    engine, fresh_engine = trained_engine(rng.randrange(10**6)), trained_engine(rng.randrange(10**6))
+    epoch = rng.randint(1, 5)
+    loop = LoopState(epoch=epoch, global_step=7 * epoch, history=[epoch_record(epoch)])
+    seed_all(rng)
+    manager(mgr, tmp_path, "checkpoint.enabled=true").on_epoch_end(engine, loop, epoch_record(epoch))
+    expected = draw_random_numbers()  # what the run would have drawn next, had it not died
+    seed_all(rng)  # a new process: other generator states
+    restored = manager(mgr, tmp_path, "checkpoint.enabled=true").restore(fresh_engine, LoopState())
+    got = draw_random_numbers()
+    assert restored.global_step == loop.global_step, f"restore() returned step {restored.global_step}"
+    assert got == expected, (
+        "after restore(), the next random numbers (Python, NumPy, torch) differ from those the saved run would "
+        "have drawn: restore the RNG states saved in the checkpoint (restore_rng) when resuming"
+    )
 
 
-@pytest.mark.points(5)
-@pytest.mark.timeout(300)
-def test_a_run_killed_mid_training_resumes_to_identical_weights(ck, impl, rng, tmp_path):
-    epochs, steps = 3, 20
-    overrides = [*QUICK, f"course.impl={impl}", f"train.epochs={epochs}", f"train.max_train_steps={steps}",
-                 "checkpoint.enabled=true", f"checkpoint.every_steps={rng.randint(3, 7)}", "logging.every_steps=1",
-                 f"train.seed={rng.randrange(1000)}"]  # fmt: skip
+@pytest.mark.points(2)
+def test_a_resume_keeps_the_best_checkpoint_and_the_early_stopping_count(mgr, rng, tmp_path):
+    mode, patience = rng.choice(["min", "max"]), rng.randint(2, 4)
+    options = ("checkpoint.enabled=true", "checkpoint.monitor=val_loss", f"checkpoint.mode={mode}",
+               f"checkpoint.early_stop_patience={patience}")  # fmt: skip
+    best_epoch = rng.randint(1, 3)
+    crash_after = rng.randint(best_epoch, best_epoch + patience - 1)  # the run dies before it would stop
+    stop_epoch = best_epoch + patience
+    best_value = round(rng.uniform(0.4, 0.6), 4)
+    worse = -1 if mode == "max" else 1
+    values = {e: best_value if e == best_epoch else round(best_value + worse * rng.uniform(0.01, 0.3), 4)
+              for e in range(1, stop_epoch + 1)}  # fmt: skip
+    engine = trained_engine(rng.randrange(10**6))
+    history: list[dict] = []
 
-    def command(folder: Path) -> list[str]:
-        return [sys.executable, str(REPO / "starter" / "train.py"), "--configs", str(REPO / "assets" / "configs.yml"),
-                "--override_args", *overrides, f"run.folder={folder}"]  # fmt: skip
+    def end_epoch(checkpointer, epoch: int) -> bool:
+        record = epoch_record(epoch, val_loss=values[epoch])
+        history.append(record)
+        loop = LoopState(epoch=epoch, global_step=10 * epoch, history=list(history))
+        checkpointer.on_epoch_end(engine, loop, record)
+        return checkpointer.should_stop(loop)
 
-    whole = subprocess.run(command(tmp_path / "whole"), capture_output=True, text=True, timeout=200)
-    assert whole.returncode == 0, whole.stderr[-2000:]
-
-    folder = tmp_path / "killed"
-    kill_at = rng.randint(steps + 2, 2 * steps - 2)  # inside the second epoch
-    child = subprocess.Popen(command(folder), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 200
-    while time.time() < deadline and child.poll() is None:
-        log = folder / "steps.jsonl"
-        if log.is_file() and len(log.read_text().splitlines()) >= kill_at:
-            break
-        time.sleep(0.02)
-    assert child.poll() is None, f"the run ended before it could be killed: {child.stderr.read()[-1000:]}"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    resumed = subprocess.run(command(folder), capture_output=True, text=True, timeout=200)  # resume=auto
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-
-    a = ck.load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    b = ck.load_checkpoint(folder / "checkpoints" / "last.pt")
-    assert_same(a["engine"]["model"], b["engine"]["model"], f"weights after a kill at step {kill_at}")
-    assert_same(a["engine"]["optimizer"], b["engine"]["optimizer"], "optimizer state")
-    assert a["loop"]["global_step"] == b["loop"]["global_step"] == epochs * steps
-    metrics = read_jsonl(folder / "metrics.jsonl")
-    assert [m["epoch"] for m in metrics] == list(range(1, epochs + 1)), "each epoch logged once"
-    reference = read_jsonl(tmp_path / "whole" / "metrics.jsonl")
-    for m, r in zip(metrics, reference, strict=True):
-        assert (m["train_loss"], m["val_loss"]) == (r["train_loss"], r["val_loss"]), f"epoch {m['epoch']} metrics"
+    first = manager(mgr, tmp_path, *options)
+    for epoch in range(1, crash_after + 1):
+        end_epoch(first, epoch)
+    second = manager(mgr, tmp_path, *options)  # a new process after the crash
+    restored = second.restore(engine, LoopState())
+    assert restored.epoch == crash_after, f"restore() returned epoch {restored.epoch}; last.pt holds {crash_after}"
+    story = (f"val_loss ({mode}) per epoch {[values[e] for e in range(1, stop_epoch + 1)]}, patience {patience}, "
+             f"restarted after epoch {crash_after}")  # fmt: skip
+    for epoch in range(crash_after + 1, stop_epoch + 1):
+        stop = end_epoch(second, epoch)
+        best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["loop"]["epoch"]
+        assert best == best_epoch, (
+            f"{story}: best.pt was replaced by epoch {best} after the restart, though epoch {best_epoch} was "
+            "better: restore the early-stopping state (best value, best epoch, epochs without improvement)"
+        )
+        assert stop == (epoch == stop_epoch), (
+            f"{story}: should_stop after epoch {epoch} is {stop}: the count of epochs without improvement must "
+            "survive the restart (restore the early-stopping state)"
+        )
 
 
 @pytest.mark.points(2)
@@ -306,9 +371,177 @@ def test_early_stopping_counts_epochs_without_improvement(mgr, rng):
         assert stopper.should_stop() == (expected_stop is not None)
 
 
+# ---------------------------------------------------------------- the manager, in real runs
+
+
+@pytest.mark.points(3)
+@pytest.mark.timeout(240)
+def test_last_and_best_are_in_the_run_folder_and_best_is_the_right_epoch(ck, train_run, rng, one_thread):
+    monitor, mode = rng.choice([("val_acc", "max"), ("val_loss", "min"), ("train_loss", "min"), ("val_loss", "max")])
+    epochs = 4
+    run = train_run(*QUICK, f"train.epochs={epochs}", "train.max_train_steps=6", f"optim.lr={rng.uniform(0.01, 0.05)}",
+                    "checkpoint.enabled=true", f"checkpoint.monitor={monitor}", f"checkpoint.mode={mode}",
+                    "checkpoint.keep_last=2").check()  # fmt: skip
+    folder = run.run_dir / "checkpoints"
+    assert (folder / "last.pt").is_file() and (folder / "best.pt").is_file()
+    values = [r[monitor] for r in run.jsonl("metrics.jsonl")]
+    best_value = max(values) if mode == "max" else min(values)
+    best_epoch = values.index(best_value) + 1  # the first epoch that reached it
+    best = ck.load_checkpoint(folder / "best.pt")
+    last = ck.load_checkpoint(folder / "last.pt")
+    assert best["loop"]["epoch"] == best_epoch, f"{monitor} ({mode}) per epoch: {values}"
+    assert last["loop"]["epoch"] == epochs
+    kept = sorted(p.name for p in folder.glob("epoch_*.pt"))
+    expected = [f"epoch_{epochs - 1:03d}.pt", f"epoch_{epochs:03d}.pt"]
+    assert kept == expected, (
+        f"keep_last=2 keeps the last two epochs, named by the 1-based epoch number (record['epoch']): "
+        f"expected {expected}, found {kept}"
+    )
+    for name in kept:
+        held = ck.load_checkpoint(folder / name)["loop"]["epoch"]
+        assert held == int(name[6:9]), f"{name} holds the state after epoch {held}"
+
+
+# The trainer, with a model that draws from torch's global RNG at every step (dropout), so
+# a resume that does not restore the RNG diverges; it kills itself (SIGKILL) as step
+# `kill_at` begins, after step kill_at - 1 and everything the trainer does after it
+# (on_step_end included) is done: a crash at an exact step, not a race. kill_at=0: never.
+KILLABLE_TRAINER = """\
+import os, signal, sys
+
+from torch import nn
+
+from starter.errors import run_cli
+from starter.models import CNNSimple
+from starter.train import configure, train
+
+KILL_AT = int(sys.argv[1])
+
+
+class DropoutCNN(CNNSimple):
+    steps = 0  # training forward passes in this process
+
+    def forward(self, x):
+        if self.training:
+            DropoutCNN.steps += 1
+            if DropoutCNN.steps == KILL_AT:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return self.classifier(nn.functional.dropout(self.features(x), 0.3, self.training))
+
+
+def main(argv):
+    train(configure(argv), replace={"model": DropoutCNN})
+    return 0
+
+
+sys.exit(run_cli(main, sys.argv[2:]))
+"""
+_KILLED_RUNS: dict[tuple[str, int], dict] = {}
+
+
+def killed_and_resumed_run(impl: str, rng: random.Random, tmp: Path) -> dict:
+    """One uninterrupted run and one run SIGKILLed inside epoch 2, then relaunched in its
+    folder (checkpoint.resume=auto). Shared by the parametrizations of the test below,
+    which have the same seed; a failure is returned as `error`."""
+    epochs, steps, every = 3, 16, rng.randint(3, 6)
+    # Kill with at least `every` steps of epoch 2 done, and never just after a save
+    # (counting steps from the run's start or from the epoch's), so steps must be replayed.
+    done = rng.choice([d for d in range(steps + every, 2 * steps) if d % every and (d - steps) % every])
+    scenario = {"epochs": epochs, "steps": steps, "every": every, "done": done, "error": None,
+                "whole": tmp / "whole", "killed": tmp / "killed"}  # fmt: skip
+    overrides = [*QUICK, f"course.impl={impl}", f"train.epochs={epochs}", f"train.max_train_steps={steps}",
+                 "checkpoint.enabled=true", f"checkpoint.every_steps={every}", "logging.every_steps=1",
+                 f"train.seed={rng.randrange(1000)}"]  # fmt: skip
+
+    def launch(folder: Path, kill_at: int) -> subprocess.Popen:
+        cmd = [sys.executable, "-c", KILLABLE_TRAINER, str(kill_at), "--configs", str(REPO / "assets" / "configs.yml"),
+               "--override_args", *overrides, f"run.folder={folder}"]  # fmt: skip
+        env = {**child_env(), "PYTHONPATH": str(REPO)}
+        return subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def finish(child: subprocess.Popen) -> str:
+        """Wait for `child` (ending it after 200 s); its stderr."""
+        try:
+            return child.communicate(timeout=200)[1]
+        except subprocess.TimeoutExpired:
+            child.kill()
+            return child.communicate()[1] + "\n(ended after 200 s)"
+
+    def failed(what: str, child: subprocess.Popen, stderr: str) -> dict:
+        lines = stderr.strip().splitlines() or ["(no output)"]
+        scenario["error"] = f"{what} exited with {child.returncode}: {lines[-1]}\n" + "\n".join(lines[-6:])
+        return scenario
+
+    whole, killed = launch(scenario["whole"], 0), launch(scenario["killed"], done + 1)
+    whole_err, killed_err = finish(whole), finish(killed)
+    if whole.returncode != 0:
+        return failed("the uninterrupted run", whole, whole_err)
+    if killed.returncode != -signal.SIGKILL:
+        return failed(f"the run to be killed at step {done + 1}", killed, killed_err)
+    last = scenario["killed"] / "checkpoints" / "last.pt"
+    try:  # the step of the checkpoint the relaunched run will start from
+        scenario["saved_step"] = torch.load(last, weights_only=True)["loop"]["global_step"]
+    except Exception as err:
+        scenario["saved_step"] = f"no loadable last.pt ({type(err).__name__}: {str(err)[:200]})"
+    resumed = launch(scenario["killed"], 0)
+    resumed_err = finish(resumed)
+    if resumed.returncode != 0:
+        return failed("the relaunched run", resumed, resumed_err)
+    return scenario
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    "what",
+    [
+        pytest.param("mid_epoch_checkpoint", marks=pytest.mark.points(2), id="has_a_mid_epoch_checkpoint"),
+        pytest.param("identical", marks=pytest.mark.points(3), id="ends_with_identical_weights_and_metrics"),
+        pytest.param("logs", marks=pytest.mark.points(1), id="logs_every_step_and_epoch_exactly_once"),
+    ],
+)
+def test_a_run_killed_mid_epoch_and_resumed(what, ck, impl, grader_seed, rng, tmp_path_factory):
+    key = (impl, grader_seed)
+    if key not in _KILLED_RUNS:
+        _KILLED_RUNS[key] = killed_and_resumed_run(impl, rng, tmp_path_factory.mktemp("killed-run"))
+    run = _KILLED_RUNS[key]
+    if run["error"]:
+        pytest.fail(run["error"], pytrace=False)
+    epochs, steps, every, done = run["epochs"], run["steps"], run["every"], run["done"]
+    killed = f"killed after step {done} (epoch 2 began after step {steps}; checkpoint.every_steps={every})"
+    if what == "mid_epoch_checkpoint":
+        saved = run["saved_step"]
+        assert isinstance(saved, int) and steps < saved <= done and done - saved < every, (
+            f"{killed}: last.pt held step {saved}. Save last.pt every checkpoint.every_steps steps (on_step_end), "
+            f"so that a crash loses fewer than every_steps steps"
+        )
+    elif what == "identical":
+        a = ck.load_checkpoint(run["whole"] / "checkpoints" / "last.pt")
+        b = ck.load_checkpoint(run["killed"] / "checkpoints" / "last.pt")
+        ends = (a["loop"]["global_step"], b["loop"]["global_step"])
+        assert ends == (epochs * steps,) * 2, f"{killed}: the runs ended at steps {ends}, not {epochs * steps}"
+        assert_same(a["engine"]["model"], b["engine"]["model"], f"{killed}, then resumed: the weights")
+        assert_same(a["engine"], b["engine"], f"{killed}, then resumed: the engine state")
+        metrics, reference = read_jsonl(run["killed"] / "metrics.jsonl"), read_jsonl(run["whole"] / "metrics.jsonl")
+        assert len(metrics) == len(reference) == epochs, f"{killed}: metrics.jsonl has {len(metrics)} records"
+        for m, r in zip(metrics, reference, strict=True):
+            assert (m["train_loss"], m["val_loss"]) == (r["train_loss"], r["val_loss"]), f"epoch {m['epoch']} metrics"
+    else:
+        logged = [r["step"] for r in read_jsonl(run["killed"] / "steps.jsonl")]
+        total = epochs * steps
+        missing = sorted(set(range(1, total + 1)) - set(logged))
+        doubled = sorted({s for s in logged if logged.count(s) > 1})
+        assert logged == list(range(1, total + 1)), (
+            f"{killed}, then resumed: steps.jsonl should hold steps 1..{total} once each, in order; missing "
+            f"{missing}, logged twice {doubled}. On resume keep exactly the records of the steps the checkpoint "
+            "has seen"
+        )
+        epochs_logged = [r["epoch"] for r in read_jsonl(run["killed"] / "metrics.jsonl")]
+        assert epochs_logged == list(range(1, epochs + 1)), f"{killed}: metrics.jsonl epochs {epochs_logged}"
+
+
 @pytest.mark.points(2)
 @pytest.mark.timeout(240)
-def test_early_stopping_ends_a_real_run_at_the_right_epoch(train_run, rng):
+def test_early_stopping_ends_a_real_run_at_the_right_epoch(train_run, rng, one_thread):
     patience = rng.randint(1, 3)
     # optim.lr=0: nothing learns, so val_loss never improves after epoch 1 (CNNSimple
     # has no batch norm whose statistics could move).
@@ -321,7 +554,7 @@ def test_early_stopping_ends_a_real_run_at_the_right_epoch(train_run, rng):
 
 @pytest.mark.points(2)
 @pytest.mark.timeout(240)
-def test_evaluate_reproduces_the_accuracy_logged_for_the_checkpoint(impl, train_run, rng):
+def test_evaluate_reproduces_the_accuracy_logged_for_the_checkpoint(impl, train_run, rng, one_thread):
     run = train_run("dataset.name=synthetic", "data.num_workers=0", "train.epochs=2", "train.max_train_steps=15",
                     "checkpoint.enabled=true", f"train.seed={rng.randrange(1000)}").check()  # fmt: skip
     metrics = run.jsonl("metrics.jsonl")
