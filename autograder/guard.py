@@ -9,7 +9,9 @@ stream plugin before any test or student module is imported, and it watches in t
 1. A PEP 578 audit hook (`sys.addaudithook`: once installed, Python code cannot remove it)
    that sees, before they happen, and blocks:
    - writes, renames and deletions under the grader's own files (`autograder/`, `starter/`,
-     `tools/`, `assets/`, `pyproject.toml`), from any code;
+     `tools/`, `assets/`, `pyproject.toml`), from any code; reading or listing `autograder/`
+     (the hidden tests hold reference implementations) while student code is on the stack,
+     even through a library such as `importlib.util.spec_from_file_location`;
    - a first import of the grader's or pytest's modules by a student file;
    - introspection that reaches pytest's frames or objects, called directly by a student
      file: `gc.get_objects/get_referrers/get_referents`, `sys._getframe` (also through
@@ -68,6 +70,7 @@ class Guard:
         self.repo, self.report = repo.resolve(), report
         self.student = str(student.resolve()) + os.sep
         self.protected = [str(self.repo / p) for p in ("autograder", "starter", "tools", "assets", "pyproject.toml")]
+        self.graders = [str(self.repo / "autograder")]  # hidden tests hold references: not for student code to read
         self.snapshot: dict[tuple[str, str], tuple[object, object]] = {}
         self.modules: dict[str, types.ModuleType] = {}
         self.reported: set[str] = set()
@@ -152,7 +155,12 @@ class Guard:
             text = os.fsdecode(path)
             if text.startswith("/proc/") and text.endswith(("/environ", "/mem")) and self._student_caller():
                 return f"{self._student_caller()} reads {text}"
+            if self._is_protected(path, self.graders) and (caller := self._student_on_stack()):
+                return f"{caller} reads {self._where(path)} (the grader's tests)"
             return None
+        if event in ("os.listdir", "os.scandir") and args and self._is_protected(args[0] or ".", self.graders):
+            caller = self._student_on_stack()
+            return f"{caller} lists {self._where(args[0] or '.')} (the grader's tests)" if caller else None
         if event in PATH_EVENTS:
             for index in PATH_EVENTS[event]:
                 if index < len(args) and isinstance(args[index], (str, bytes, os.PathLike)):
@@ -193,12 +201,20 @@ class Guard:
 
     # ---------------------------------------------------------------- helpers
 
-    def _is_protected(self, path) -> bool:
+    def _student_on_stack(self) -> str | None:
+        """`file:line` of the innermost student frame anywhere on the stack: the student's
+        code asked for this, possibly through a library (importlib loading a file by path)."""
+        frame = sys._getframe(1)
+        while frame is not None and not frame.f_code.co_filename.startswith(self.student):
+            frame = frame.f_back
+        return None if frame is None else f"{self._where(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+    def _is_protected(self, path, roots: list[str] | None = None) -> bool:
         try:
             resolved = os.path.realpath(os.fsdecode(path))
         except (TypeError, ValueError):
             return False
-        return any(resolved == p or resolved.startswith(p + os.sep) for p in self.protected)
+        return any(resolved == p or resolved.startswith(p + os.sep) for p in roots or self.protected)
 
     def _where(self, path) -> str:
         text = os.fsdecode(path)
@@ -217,7 +233,7 @@ def _watched(event: str) -> bool:
     return (
         event in INTROSPECTION
         or event in PATH_EVENTS
-        or event in ("open", "import", "subprocess.Popen", "object.__getattr__")
+        or event in ("open", "import", "subprocess.Popen", "object.__getattr__", "os.listdir", "os.scandir")
         or event.startswith("ctypes.")
     )
 

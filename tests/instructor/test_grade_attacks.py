@@ -41,6 +41,24 @@ def imports_the_graders_reference(tmp):
     return attack(tmp, "from autograder.assignment_07.test_schedule import expected_lr as lr_at  # noqa\n")
 
 
+def loads_the_hidden_reference_by_path(tmp):
+    """The hidden tests hold the reference; importlib can load a file by path, which no
+    import statement shows."""
+    repo, _ = attack(
+        tmp,
+        """
+import importlib.util
+from pathlib import Path
+hidden = Path(__file__).resolve().parents[2] / "autograder/hidden/assignment_07/test_schedule_hidden.py"
+spec = importlib.util.spec_from_file_location("notes", hidden)
+notes = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(notes)
+lr_at = notes.reference_lr
+""",
+    )
+    return repo, ["--hidden", repo / "solutions/hidden_tests"]
+
+
 def patches_pytest_reports(tmp):
     """Every report says passed: pytest's own report class, patched at import. Imported with
     importlib, so the first-import audit event and the import-statement check see nothing."""
@@ -49,11 +67,8 @@ def patches_pytest_reports(tmp):
         """
 import importlib
 reports = importlib.import_module("_pytest.reports")
-real = reports.TestReport.from_item_and_call.__func__
 def passed(cls, item, call):
-    report = real(cls, item, call)
-    report.outcome, report.longrepr = "passed", None
-    return report
+    return cls(item.nodeid, item.location, {}, "passed", None, call.when, duration=call.duration)
 reports.TestReport.from_item_and_call = classmethod(passed)
 """,
     )
@@ -185,11 +200,11 @@ def reports_who_runs_it(tmp):
     return attack(tmp, "import os\nraise RuntimeError(f'uid={os.getuid()} home={os.environ[\"HOME\"]}')\n")
 
 
-SCENARIOS = [imports_the_graders_reference, patches_pytest_reports, replaces_the_stream_recorder,
-             reads_the_token_from_the_plugin, writes_results_json, forges_stream_records,
-             reads_the_token_from_the_environment, walks_the_stack_to_pytest, searches_the_heap,
-             rewrites_a_grader_file, escapes_with_setsid, double_forks_a_daemon, forges_results_and_kills_the_grader,
-             reports_who_runs_it]  # fmt: skip
+SCENARIOS = [imports_the_graders_reference, loads_the_hidden_reference_by_path, patches_pytest_reports,
+             replaces_the_stream_recorder, reads_the_token_from_the_plugin, writes_results_json,
+             forges_stream_records, reads_the_token_from_the_environment, walks_the_stack_to_pytest,
+             searches_the_heap, rewrites_a_grader_file, escapes_with_setsid, double_forks_a_daemon,
+             forges_results_and_kills_the_grader, reports_who_runs_it]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +228,7 @@ def refused(results: dict, *words: str) -> None:
     "name, words",
     [
         ("imports_the_graders_reference", ["tampering detected", "imports autograder.assignment_07.test_schedule"]),
+        ("loads_the_hidden_reference_by_path", ["tampering detected", "reads autograder/hidden/assignment_07"]),
         ("patches_pytest_reports", ["tampering detected", "_pytest.reports.TestReport.from_item_and_call"]),
         ("replaces_the_stream_recorder", ["tampering detected", "autograder.stream.record_report"]),
         ("reads_the_token_from_the_plugin", ["tampering detected", "imports autograder.stream"]),
@@ -220,7 +236,7 @@ def refused(results: dict, *words: str) -> None:
         ("reads_the_token_from_the_environment", ["tampering detected", "reads /proc/self/environ"]),
         ("walks_the_stack_to_pytest", ["tampering detected", "calls sys._getframe"]),
         ("searches_the_heap", ["tampering detected", "calls gc.get_objects"]),
-        ("rewrites_a_grader_file", ["tampering detected", f"writes {A7}"]),
+        ("rewrites_a_grader_file", ["tampering detected", A7]),
         ("escapes_with_setsid", ["left the grading session"]),
         ("double_forks_a_daemon", ["left the grading session"]),
     ],
