@@ -13,15 +13,16 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# Re-run the install whenever requirements.txt changes.
-$(STAMP): requirements.txt
-	bash tools/install_system_packages.sh
+# Everything: requirements.txt includes every file in requirements/ (one set per assignment,
+# plus dev.txt). Re-run the install whenever one of them changes.
+$(STAMP): requirements.txt $(wildcard requirements/*.txt)
+	PYTHON=$(PYTHON) bash tools/install_system_packages.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
 system-packages:
-	bash tools/install_system_packages.sh
+	PYTHON=$(PYTHON) bash tools/install_system_packages.sh
 
 train: setup
 	$(PY) starter/train.py --configs assets/configs.yml $(if $(ARGS),--override_args $(ARGS))

@@ -8,13 +8,17 @@ are written without outputs and with fixed cell ids, so a rebuild of unchanged c
 byte for byte the same; tests/test_notebooks.py runs every notebook and checks that the
 committed files equal what this script builds.
 
-REPO_URL is the one place that names the course's GitHub repository: the setup cell
-clones it and every "Open in Colab" badge points into it.
+The repository the notebooks clone is named in one place, assets/course_repo.txt: the
+STUDENT repository (the copy tools/release.py exports, without solutions/). The setup cell
+clones it and every "Open in Colab" badge points into it. Each notebook's setup cell
+installs only its assignment's set, requirements/assignment_NN.txt (the quick start:
+requirements/base.txt), and keeps a PyTorch that is already there (Colab's).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,22 +26,30 @@ from pathlib import Path
 import nbformat
 from nbformat import v4
 
-REPO_URL = "https://github.com/dl-course/dl-course.git"
-BRANCH = "main"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COURSE_REPO_FILE = REPO_ROOT / "assets" / "course_repo.txt"
+BRANCH = "main"  # the branch tools/release.py commits the student copy to
 NOTEBOOKS_DIR = Path(__file__).resolve().parent
 
-# Packages the notebooks need; when all are importable (a set-up checkout, CI) the setup
-# cell installs nothing. Import names, not pip names.
-NEEDED_MODULES = ("torch", "torchvision", "yaml", "matplotlib", "timm", "pytest", "pytest_timeout")
 
+def course_repo_url(path: Path = COURSE_REPO_FILE) -> str:
+    """The student repository's URL: the one line of `path` that is not blank or a # comment."""
+    urls = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if len(urls) != 1 or not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+?(\.git)?", urls[0]):
+        raise ValueError(f"{path}: expected one line https://github.com/OWNER/REPO.git (the student repository)")
+    return urls[0]
+
+
+REPO_URL = course_repo_url()
 TRAIN_CMD = "!{sys.executable} starter/train.py --configs assets/configs.yml --override_args"
 
-SETUP = f'''\
+SETUP = """\
 # Setup: run this cell first. Outside a checkout of the course (Colab) it clones the
-# course and installs its packages, keeping Colab's own PyTorch; inside a checkout it
-# only moves to the repository root (and installs what is missing, if anything).
+# course and installs what this notebook needs (REQUIREMENTS), keeping the PyTorch that
+# is already there (Colab's); inside a checkout it only moves to the repository root
+# (and installs what is missing, if anything).
 import importlib
-import importlib.util
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -45,28 +57,61 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO_URL = "{REPO_URL}"
+REPO_URL = "{repo_url}"
+REQUIREMENTS = "{requirements}"{system}
+
+
+def shell(cmd, env=None):
+    \"\"\"Run `cmd`. A notebook never shows a child process's output, so on failure print it here.\"\"\"
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        print(done.stdout[-6000:], done.stderr[-6000:], sep="\\n", file=sys.stderr)
+        raise RuntimeError(f"{{' '.join(map(str, cmd))}} failed (exit {{done.returncode}}); its output is above")
+    return done.stdout
+
+
+def requirements(path):
+    \"\"\"The requirement lines of `path`, following `-r other.txt` includes.\"\"\"
+    lines = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            lines += requirements(Path(path).parent / line[3:].strip())
+        elif line:
+            lines.append(line)
+    return lines
+
+
+def name(requirement):
+    return re.match(r"[\\w.-]+", requirement)[0].lower()
+
+
+def installed(requirement):
+    try:
+        importlib.metadata.version(name(requirement))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
 
 here = Path.cwd()
 root = next((p for p in (here, here.parent) if (p / "starter" / "train.py").is_file()), None)
 if root is None:  # not in a checkout: clone the course here (once)
     root = here / Path(REPO_URL).stem
     if not (root / "starter" / "train.py").is_file():
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, str(root)], check=True)
+        shell(["git", "clone", "--depth", "1", REPO_URL, str(root)])
 os.chdir(root)
 if str(root) not in sys.path:
     sys.path.insert(0, str(root))
 
-NEEDED = ({", ".join(f'"{m}"' for m in NEEDED_MODULES)})  # import names
-missing = [m for m in NEEDED if importlib.util.find_spec(m) is None]
+# torch and torchvision stay as they are when present (Colab's builds match its GPU).
+wanted = [r for r in requirements(REQUIREMENTS) if not (name(r) in ("torch", "torchvision") and installed(r))]
+missing = [name(r) for r in wanted if not installed(r)]
 if missing:
-    print(f"installing the course's packages ({{', '.join(missing)}} missing); torch stays as it is")
-    subprocess.run(["bash", "tools/install_system_packages.sh"], check=True)  # FFCV's libraries
-    keep = [line for line in Path("requirements.txt").read_text().splitlines()
-            if not re.match(r"\\s*(torch|torchvision)\\s*([<>=!~;\\[]|$)", line)]
-    requirements = Path(tempfile.gettempdir()) / "requirements-without-torch.txt"
-    requirements.write_text("\\n".join(keep) + "\\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    print(f"installing {{REQUIREMENTS}} ({{', '.join(missing)}} missing); a PyTorch already there stays")
+{install_system}    keep = Path(tempfile.gettempdir()) / "course-requirements.txt"
+    keep.write_text("\\n".join(wanted) + "\\n")
+    print(shell([sys.executable, "-m", "pip", "install", "-r", str(keep)]).strip().splitlines()[-1])
     importlib.invalidate_caches()
 
 # COURSE_QUICK=1: tiny runs on synthetic data (CI). COURSE_IMPL: whose code the trainer
@@ -81,14 +126,33 @@ from starter.runfolder import read_jsonl
 
 
 def records(run_dir, name="metrics.jsonl"):
-    """A run's records: metrics.jsonl has one per epoch, steps.jsonl one per logged step."""
+    \"\"\"A run's records: metrics.jsonl has one per epoch, steps.jsonl one per logged step.\"\"\"
     path = Path(run_dir) / name
     if not path.is_file():
         raise FileNotFoundError(f"{{path}} is missing: the training run did not finish (see its output above)")
     return read_jsonl(path)
 
 
-print(f"course at {{root}}; quick mode: {{QUICK}}; code: {{IMPL}}/; runs go to {{RUNS}}")'''
+print(f"course at {{root}}; quick mode: {{QUICK}}; code: {{IMPL}}/; runs go to {{RUNS}}")"""
+
+SYSTEM = """
+ASSIGNMENT = {n}  # its system packages: requirements/system-packages.txt"""
+INSTALL_SYSTEM = """\
+    shell(["bash", "tools/install_system_packages.sh", str(ASSIGNMENT)], env={**os.environ, "PYTHON": sys.executable})
+"""
+
+
+def setup_cell(assignment: int | None) -> str:
+    """The setup cell of a notebook for `assignment` (None: the quick start, the base set)."""
+    requirements = "requirements/base.txt" if assignment is None else f"requirements/assignment_{assignment:02d}.txt"
+    if not (REPO_ROOT / requirements).is_file():
+        raise FileNotFoundError(f"{requirements} is missing: each assignment's notebook installs its own set")
+    return SETUP.format(
+        repo_url=REPO_URL,
+        requirements=requirements,
+        system="" if assignment is None else SYSTEM.format(n=assignment),
+        install_system="" if assignment is None else INSTALL_SYSTEM,
+    )
 
 
 def colab_url(name: str) -> str:
@@ -148,7 +212,7 @@ def quickstart() -> list[tuple[str, str]]:
     )
     return [
         ("markdown", header("00_quickstart.ipynb", "Quick start", intro)),
-        ("code", SETUP),
+        ("code", setup_cell(None)),
         (
             "markdown",
             "## Train\n\n`starter/train.py` reads `assets/configs.yml`; `--override_args` changes any key "
@@ -253,7 +317,7 @@ def assignment_07() -> list[tuple[str, str]]:
     )
     return [
         ("markdown", header("assignment_07.ipynb", "Assignment 7: learning-rate warmup", intro)),
-        ("code", SETUP),
+        ("code", setup_cell(7)),
         (
             "markdown",
             "## Your schedule\n\n`lr_at(step, cfg, base_lr, steps_per_epoch, epochs)` is the LR that optimizer "
@@ -342,7 +406,7 @@ def assignment_01() -> list[tuple[str, str]]:
     )
     return [
         ("markdown", header("assignment_01.ipynb", "Assignment 1: a better network", intro)),
-        ("code", SETUP),
+        ("code", setup_cell(1)),
         (
             "markdown",
             "## Shapes and size\n\nThe trainer builds `BetterCNN(in_channels=..., num_classes=..., "
@@ -450,7 +514,7 @@ def assignment_02() -> list[tuple[str, str]]:
     )
     return [
         ("markdown", header("assignment_02.ipynb", "Assignment 2: checkpoints", intro)),
-        ("code", SETUP),
+        ("code", setup_cell(2)),
         (
             "markdown",
             "## Train with checkpoints\n\n`checkpoint.enabled=true` turns your `CheckpointManager` on "

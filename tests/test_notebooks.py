@@ -4,7 +4,11 @@ badge points at its own notebook in the course's repository.
 
 Execution uses COURSE_QUICK=1 (tiny runs on synthetic data) and COURSE_IMPL=solutions (so
 the warmup runs and the grader exercise the reference), with run folders in a temporary
-directory (COURSE_RUNS), never in the repository.
+directory (COURSE_RUNS), never in the repository. In the student copy, which has no
+solutions/, those runs skip (saying so); the runs on the untouched stubs still run.
+
+Every notebook clones the repository that assets/course_repo.txt names (the student
+repository, never the instructors'), and installs its own assignment's requirements file.
 """
 
 from __future__ import annotations
@@ -21,10 +25,16 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 NOTEBOOK_FILES = sorted(NOTEBOOKS.glob("*.ipynb"))
+COURSE_REPO = REPO / "assets" / "course_repo.txt"
+needs_solutions = pytest.mark.skipif(
+    not (REPO / "solutions").is_dir(),
+    reason=f"needs the reference solutions in {REPO / 'solutions'}, which the student copy does not have",
+)
 CELL_TIMEOUT_S = 300
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([^/\s)]+/[^/\s)]+)/blob/([^/\s)]+)/([^\s)]+)")
 # What a notebook's output must show, beyond "no cell raised": (regex, how many times) over
@@ -50,7 +60,7 @@ ON_THE_STUB = {
         (r"Nothing to compare yet", 1),
     ],
     "assignment_02.ipynb": [
-        (r"not implemented yet: A2: implement load_checkpoint", 1),
+        (r"not implemented yet: A2: implement load_checkpoint", 3),  # evaluate.py, predict.py, the malicious file
         (r"(?m)^pwned$", 0),
     ],
 }
@@ -77,11 +87,16 @@ def kernel_specs(tmp_path_factory) -> KernelSpecManager:
 
 
 def execute(
-    nb: nbformat.NotebookNode, cwd: Path, runs: Path, specs: KernelSpecManager, impl: str = "solutions"
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    runs: Path,
+    specs: KernelSpecManager,
+    impl: str = "solutions",
+    extra_env: dict[str, str] | None = None,
 ) -> nbformat.NotebookNode:
     """Run every cell of `nb` in a fresh kernel; a cell that raises fails the test."""
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTEST_CURRENT_TEST")}
-    env.update(COURSE_QUICK="1", COURSE_IMPL=impl, COURSE_RUNS=str(runs))
+    env.update(COURSE_QUICK="1", COURSE_IMPL=impl, COURSE_RUNS=str(runs), **(extra_env or {}))
     # One thread per process: the quick runs are tiny, and on two shared cores OpenMP's
     # spinning threads made each one ~4x slower (measured: 16 s instead of 4 s per run).
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -113,6 +128,7 @@ def check_output(nb, expected: list[tuple[str, int]]) -> None:
 
 
 @pytest.mark.slow
+@needs_solutions
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
 def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, kernel_specs):
     """From notebooks/ (Jupyter's working directory for a notebook): no cell raises, every
@@ -145,22 +161,79 @@ def test_assignment_notebook_runs_on_the_untouched_stub(path: Path, tmp_path: Pa
     check_output(nb, ON_THE_STUB.get(path.name, []))
 
 
+def setup_cell_of(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    return nb, next(c for c in nb.cells if c.cell_type == "code" and "REPO_URL = " in c.source)
+
+
 @pytest.mark.parametrize("where", ["repo_root", "outside_a_checkout"])
 def test_setup_cell_finds_or_clones_the_course(where: str, tmp_path: Path, kernel_specs):
     """The setup cell alone, from the repository root, and from a folder outside any
     checkout, where it clones REPO_URL (here: this repository, cloned locally) and moves
-    into the clone. Everything is importable, so it installs nothing."""
-    nb = nbformat.read(NOTEBOOK_FILES[0], as_version=4)
-    setup = next(c for c in nb.cells if c.cell_type == "code" and "REPO_URL = " in c.source)
+    into the clone. Everything is installed, so it installs nothing."""
+    nb, setup = setup_cell_of(NOTEBOOK_FILES[0])
     cwd, expected = REPO, REPO
     if where == "outside_a_checkout":
         cwd, expected = tmp_path, tmp_path / REPO.name
         setup.source = re.sub(r'REPO_URL = ".*"', f"REPO_URL = {REPO.as_uri()!r}", setup.source)
     nb.cells = [setup, nbformat.v4.new_code_cell("import os\nprint('cwd:', os.getcwd())")]
     nb = execute(nb, cwd, tmp_path / "runs", kernel_specs)
-    assert "installing" not in text_of(nb.cells[0]), "installed packages although everything is importable"
+    assert "installing" not in text_of(nb.cells[0]), "installed packages although everything is installed"
     assert f"cwd: {expected}\n" in text_of(nb.cells[1])
     assert (expected / "starter" / "train.py").is_file()
+
+
+def test_setup_cell_shows_pips_own_error_when_the_install_fails(tmp_path: Path, kernel_specs):
+    """A checkout whose requirements cannot be installed (a package that does not exist;
+    PIP_NO_INDEX keeps pip off the network): the cell fails, and its output holds pip's own
+    error message, not only an exit status."""
+    nb, setup = setup_cell_of(REPO / "notebooks" / "assignment_07.ipynb")
+    checkout = tmp_path / "course"
+    for rel in ("starter/train.py", "tools/install_system_packages.sh", "requirements/system-packages.txt"):
+        (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / rel).write_text((REPO / rel).read_text())
+    (checkout / "requirements/base.txt").write_text("pyyaml\nno-such-package-for-the-course==1.0\n")
+    (checkout / "requirements/assignment_07.txt").write_text("-r base.txt\n")
+    nb.cells = [setup]
+    with pytest.raises(CellExecutionError) as failed:
+        execute(nb, checkout, tmp_path / "runs", kernel_specs, extra_env={"PIP_NO_INDEX": "1"})
+    out = text_of(nb.cells[1]) + str(failed.value)  # cells[0] is execute's probe, still in place
+    assert "installing requirements/assignment_07.txt (no-such-package-for-the-course missing)" in out, out
+    assert "ERROR: Could not find a version that satisfies the requirement no-such-package-for-the-course" in out, out
+    assert "pip install -r" in out and "failed (exit 1)" in out, out
+
+
+def course_repo_url() -> str:
+    """assets/course_repo.txt's one URL (read here, not through the builder)."""
+    urls = [line.strip() for line in COURSE_REPO.read_text().splitlines() if line.strip() and line[0] != "#"]
+    assert len(urls) == 1, f"{COURSE_REPO} must hold exactly one URL, found {urls}"
+    return urls[0]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_every_notebook_clones_the_repository_in_course_repo_txt(path: Path):
+    """The URL is set in one place, assets/course_repo.txt, and every setup cell clones exactly it."""
+    url = course_repo_url()
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), f"{COURSE_REPO}: not a GitHub URL: {url}"
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert re.findall(r"REPO_URL = (.*)", code) == [json.dumps(url)], f"{path.name} must clone {url}"
+    assert "REPO_URL, str(root)]" in code, f"{path.name}'s setup cell does not clone REPO_URL"
+    text = "\n".join(c.source for c in nb.cells)
+    others = {u for u in re.findall(r"https://github\.com/[^\s\"')]+", text) if u != url}
+    assert not others, f"{path.name} names another repository than {COURSE_REPO.name}'s: {others}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_every_notebook_installs_its_own_assignments_requirements(path: Path):
+    """assignment_NN.ipynb installs requirements/assignment_NN.txt (the quick start, the base
+    set), a file that exists; no notebook installs the whole requirements.txt."""
+    _, setup = setup_cell_of(path)
+    number = re.fullmatch(r"assignment_(\d\d)\.ipynb", path.name)
+    expected = f"requirements/assignment_{number[1]}.txt" if number else "requirements/base.txt"
+    assert re.findall(r'REQUIREMENTS = "(.*)"', setup.source) == [expected]
+    assert (REPO / expected).is_file()
+    assert not re.search(r"(?<![\w/-])requirements\.txt", setup.source), "installs the whole requirements.txt"
 
 
 def test_committed_notebooks_equal_what_the_builder_generates():

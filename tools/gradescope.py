@@ -3,10 +3,14 @@
     python tools/gradescope.py --assignment 7 --out dist                 # dist/autograder_a07.zip
     python tools/gradescope.py --assignment 7 --out dist --hidden HIDDEN # with HIDDEN/assignment_07/ tests
 
-Upload the zip under "Configure Autograder" (an Ubuntu base image). Gradescope unzips it
-into /autograder/source, so the zip holds:
-- `setup.sh` (run once when the image is built): system packages, a venv in
-  /autograder/venv, `pip install -r requirements.txt`;
+Upload the zip under "Configure Autograder" (base image: Ubuntu 22.04, whose Python is
+3.10). Gradescope unzips it into /autograder/source, so the zip holds:
+- `setup.sh` (run once, as root, when the image is built), written for this assignment
+  only (setup_script): python3-venv and the system packages requirements/system-packages.txt
+  lists for it (a compiler and Python headers only where something compiles: DeepSpeed's
+  ops for 6 and 9, FFCV for 10), a venv in /autograder/venv, PyTorch's CPU build
+  (Gradescope's graders have no GPU), then `pip install -r requirements/assignment_NN.txt`
+  (the base set plus that assignment's packages: Assignment 7 gets no DeepSpeed, DALI or FFCV);
 - `run_autograder` (run for every submission): copies the submitted files (the
   `assignment_NN/` folder, or its files at the top level) into
   `assignments/assignment_NN/` of the course, then runs the official grading command
@@ -34,21 +38,28 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder image.
-set -euo pipefail
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-cd "$ROOT/source/source"
-if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
-fi
-bash tools/install_system_packages.sh
-python3 -m venv "$ROOT/venv"
-"$ROOT/venv/bin/python" -m pip install -q --upgrade pip
-"$ROOT/venv/bin/python" -m pip install -q -r requirements.txt
-"""
+SYSTEM_PACKAGES = "requirements/system-packages.txt"  # which assignment needs which apt packages
+BASE_APT = ["python3", "python3-venv"]  # the venv; its pip comes from ensurepip, not python3-pip
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"  # CPU wheels: ~200 MB instead of GBs of CUDA
 
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu 22.04,
+# Python 3.10). It installs what Assignment {n} needs and nothing more:
+#   pip: {requirements} (the base set plus the assignment's own packages)
+#   apt: {why} ({system})
+set -euo pipefail
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+cd "$ROOT/source/source"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends {apt} >/dev/null
+python3 -m venv "$ROOT/venv"
+PIP=("$ROOT/venv/bin/python" -m pip install --progress-bar off)
+"${{PIP[@]}}" --upgrade pip
+# The graders have no GPU: PyTorch's CPU build, then the rest from PyPI (torch is then satisfied).
+"${{PIP[@]}}" --index-url {torch_index} torch torchvision
+"${{PIP[@]}}" -r {requirements}
+"""
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: grade Assignment {n} with tools/grade.py.
 set -euo pipefail
@@ -75,11 +86,33 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def system_packages(assignment: int, repo: Path = REPO) -> list[str]:
+    """The apt packages `assignment` needs beyond pip: its line in requirements/system-packages.txt
+    ("N: package package ..."; no line, none). tools/install_system_packages.sh reads the same table."""
+    for line in (repo / SYSTEM_PACKAGES).read_text().splitlines():
+        key, sep, packages = line.split("#", 1)[0].partition(":")
+        if sep and int(key) == assignment:
+            return packages.split()
+    return []
+
+
+def setup_script(assignment: int, repo: Path = REPO) -> str:
+    """setup.sh for `assignment`: its system packages and requirements/assignment_NN.txt only."""
+    requirements = f"requirements/assignment_{assignment:02d}.txt"
+    if not (repo / requirements).is_file():
+        raise RuntimeError(f"{requirements} is missing: every assignment needs its own set of packages")
+    extra = system_packages(assignment, repo)
+    why = " ".join(extra) if extra else "nothing beyond python3-venv"
+    return SETUP_SH.format(n=assignment, requirements=requirements, why=why, system=SYSTEM_PACKAGES,
+                           apt=" ".join(BASE_APT + extra), torch_index=TORCH_CPU_INDEX)  # fmt: skip
+
+
 def stage(assignment: int, hidden: Path | None, staging: Path) -> None:
     """Lay out the zip's contents in `staging`."""
     folder = f"assignment_{assignment:02d}"
+    setup = setup_script(assignment)
     source = staging / "source"
-    release = [sys.executable, str(REPO / "tools/release.py"), "--out", str(source)]
+    release = [sys.executable, str(REPO / "tools/release.py"), "--out", str(source), "--no-git"]  # files only
     done = subprocess.run(release, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"tools/release.py failed: {done.stderr.strip()}")
@@ -92,7 +125,7 @@ def stage(assignment: int, hidden: Path | None, staging: Path) -> None:
         done = subprocess.run([sys.executable, str(source / "tools/grade.py"), step], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"the bundled grader would refuse every submission: {done.stderr.strip()}")
-    (staging / "setup.sh").write_text(SETUP_SH)
+    (staging / "setup.sh").write_text(setup)
     (staging / "run_autograder").write_text(RUN_AUTOGRADER.format(n=assignment, folder=folder))
     for script in ("setup.sh", "run_autograder"):
         os.chmod(staging / script, 0o755)
