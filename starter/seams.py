@@ -93,7 +93,8 @@ def load(seam: Seam, impl: str) -> Any:
                 f"does not exist in this copy of the course"
             ) from None
         raise CourseError(
-            f"{seam.path(impl)} needs the package '{err.name}', which is not installed: pip install -r requirements.txt"
+            f"{seam.path(impl)} needs the package '{err.name}', which is not installed: "
+            f"pip install -r requirements/assignment_{seam.assignment:02d}.txt"
         ) from None
     if not hasattr(module, seam.attr):
         raise CourseError(f"{seam.path(impl)} must define {seam.attr} (Assignment {seam.assignment})")

@@ -1,5 +1,5 @@
-"""The official grading command: grade one assignment so that student code cannot forge
-the score (instructors, and Gradescope through tools/gradescope.py).
+"""The official grading command: grade one assignment, trusting nothing the student's code
+can write (instructors, and Gradescope through tools/gradescope.py).
 
     python tools/grade.py --assignment 7 --out results.json                   # assignments/ (the student's)
     python tools/grade.py --assignment 7 --impl solutions --out results.json  # the reference
