@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_USER = "course-student"
 MARKER_VAR = "AUTOGRADER_RUN"  # inherited by everything the child starts, unless it clears its environment
 
 
@@ -102,7 +101,7 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         while True:
             found = self.processes(session, marker)
-            for pid, (_, escaped, command) in found.items():
+            for pid, (escaped, command) in found.items():
                 if escaped and not any(e.startswith(f"{pid} ") for e in self.ended):
                     self.ended.append(f"{pid} ({command})")
                 try:
@@ -115,8 +114,8 @@ class Sandbox:
                 raise SandboxError(f"processes of the submission would not end: {sorted(found)}")
             time.sleep(0.05)
 
-    def processes(self, session: int, marker: str) -> dict[int, tuple[int, bool, str]]:
-        """Live processes of this run: pid -> (session, escaped, command)."""
+    def processes(self, session: int, marker: str) -> dict[int, tuple[bool, str]]:
+        """Live processes of this run: pid -> (escaped: outside `session`, command)."""
         found = {}
         needle = f"{MARKER_VAR}={marker}".encode()
         for entry in os.scandir("/proc"):
@@ -138,7 +137,7 @@ class Sandbox:
                 continue  # already dead, waiting to be reaped
             ours = int(sid) == session or marked or (self.active and uid == self.uid)
             if ours:
-                found[pid] = (int(sid), int(sid) != session, " ".join(command.split())[:120])
+                found[pid] = (int(sid) != session, " ".join(command.split())[:120])
         return found
 
     def cleanup(self) -> None:

@@ -196,9 +196,8 @@ def supervise(proc: subprocess.Popen, fds: list[int], deadline: float, sandbox, 
     next_scan = time.monotonic() + 1
     while proc.poll() is None and time.monotonic() < deadline:
         if time.monotonic() > next_scan:
-            escaped = {pid for pid, (_, out, _) in sandbox.processes(proc.pid, marker).items() if out}
-            if escaped:
-                sandbox.end_processes(proc.pid, marker)
+            if any(escaped for escaped, _ in sandbox.processes(proc.pid, marker).values()):
+                sandbox.end_processes(proc.pid, marker)  # records the escape; the grade will be refused
             next_scan = time.monotonic() + 1
         if not open_fds:  # the child closed its pipes: just wait for it
             try:
